@@ -1,0 +1,40 @@
+import type { INestApplication } from '@nestjs/common';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import type { AppConfig } from './config/app-config';
+import { createValidationPipe } from './errors/request-validation';
+import { jsonBodyParsing, routeNotFound } from './http/body-parsing';
+
+export const API_PREFIX = 'api/v1';
+
+/**
+ * Everything about the HTTP surface that is not a route; shared by main.ts and the e2e tests.
+ * Initialises the application, because the final not-found handler must come after the routes.
+ */
+export async function configureApp(app: NestExpressApplication, config: AppConfig): Promise<void> {
+  app.disable('x-powered-by');
+  // Behind a load balancer: take the client address from X-Forwarded-For.
+  app.set('trust proxy', true);
+  for (const handler of jsonBodyParsing(config.http.bodyLimitBytes)) app.use(handler);
+  app.setGlobalPrefix(API_PREFIX, { exclude: ['health/live', 'health/ready'] });
+  app.useGlobalPipes(createValidationPipe());
+  setUpApiDocs(app);
+  await app.init();
+  app.use(routeNotFound);
+}
+
+function setUpApiDocs(app: INestApplication): void {
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('Match booking API')
+      .setDescription(
+        'Book slots in matches without overbooking. Errors are RFC 9457 problem+json. ' +
+          'Authenticate with "Authorization: Bearer <JWT>" (HS256; sub = customer id, roles may contain "admin").',
+      )
+      .setVersion('1')
+      .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
+      .build(),
+  );
+  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });
+}

@@ -1,0 +1,41 @@
+import jwt from 'jsonwebtoken';
+import type { Caller } from '../bookings/booking';
+
+export const ADMIN_ROLE = 'admin';
+const MAX_SUBJECT_LENGTH = 200;
+
+export class InvalidTokenError extends Error {
+  override readonly name = 'InvalidTokenError';
+}
+
+/** Verifies an HS256 token (signature, expiry, not-before) and reads the caller from it. */
+export function verifyAccessToken(token: string, secret: string): Caller {
+  let payload: string | jwt.JwtPayload;
+  try {
+    // Pinning the algorithm refuses "alg: none" and algorithm-confusion tokens.
+    payload = jwt.verify(token, secret, { algorithms: ['HS256'] });
+  } catch (error) {
+    const reason = error instanceof jwt.TokenExpiredError ? 'the token has expired' : 'the token is malformed or wrongly signed';
+    throw new InvalidTokenError(reason, { cause: error });
+  }
+  if (typeof payload === 'string') throw new InvalidTokenError('the token has no JSON claims');
+  const { sub, roles } = payload;
+  if (typeof sub !== 'string' || sub.length === 0 || sub.length > MAX_SUBJECT_LENGTH) {
+    throw new InvalidTokenError(`the token's "sub" claim must be a string of 1 to ${MAX_SUBJECT_LENGTH} characters`);
+  }
+  if (roles !== undefined && !(Array.isArray(roles) && roles.every((role) => typeof role === 'string'))) {
+    throw new InvalidTokenError(`the token's "roles" claim must be an array of strings`);
+  }
+  return { customerId: sub, isAdmin: Array.isArray(roles) && roles.includes(ADMIN_ROLE) };
+}
+
+export function signAccessToken(
+  claims: { sub: string; admin: boolean },
+  secret: string,
+  expiresInSeconds: number,
+): string {
+  return jwt.sign({ sub: claims.sub, roles: claims.admin ? [ADMIN_ROLE] : [] }, secret, {
+    algorithm: 'HS256',
+    expiresIn: expiresInSeconds,
+  });
+}

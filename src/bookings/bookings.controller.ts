@@ -1,0 +1,60 @@
+import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { CurrentCaller } from '../auth/auth.decorators';
+import type { Page } from '../database/sql';
+import { ApiProblems } from '../errors/api-problems.decorator';
+import { uuidPipe } from '../errors/request-validation';
+import { cursorPosition } from '../http/cursor';
+import type { Booking, Caller } from './booking';
+import { BookingPageResponse, BookingResponse, CreateBookingDto, ListBookingsQueryDto } from './dto/booking.dto';
+import { BookingsService } from './bookings.service';
+
+@ApiTags('bookings')
+@ApiBearerAuth()
+@ApiProblems(401)
+@Controller()
+export class BookingsController {
+  constructor(private readonly bookings: BookingsService) {}
+
+  @Post('matches/:id/bookings')
+  @ApiOperation({ summary: 'Book slots of a match for the caller' })
+  @ApiCreatedResponse({ type: BookingResponse })
+  @ApiProblems(400, 404, 409, 413, 415, 503)
+  book(
+    @CurrentCaller() caller: Caller,
+    @Param('id', uuidPipe('id')) matchId: string,
+    @Body() body: CreateBookingDto,
+  ): Promise<Booking> {
+    return this.bookings.book(caller, matchId, body.slots);
+  }
+
+  @Get('bookings')
+  @ApiOperation({ summary: "List the caller's bookings, newest first (admins: everyone's)" })
+  @ApiOkResponse({ type: BookingPageResponse })
+  @ApiProblems(400)
+  list(@CurrentCaller() caller: Caller, @Query() query: ListBookingsQueryDto): Promise<Page<Booking>> {
+    return this.bookings.list(caller, {
+      ...(query.matchId !== undefined && { matchId: query.matchId }),
+      ...(query.status !== undefined && { status: query.status }),
+      before: cursorPosition(query.cursor),
+      limit: query.limit ?? 20,
+    });
+  }
+
+  @Get('bookings/:id')
+  @ApiOperation({ summary: 'Get one of the caller’s bookings (admins: any booking)' })
+  @ApiOkResponse({ type: BookingResponse })
+  @ApiProblems(400, 404)
+  get(@CurrentCaller() caller: Caller, @Param('id', uuidPipe('id')) id: string): Promise<Booking> {
+    return this.bookings.get(caller, id);
+  }
+
+  @Post('bookings/:id/cancel')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Cancel a booking and give its slots back; cancelling again answers the same' })
+  @ApiOkResponse({ type: BookingResponse })
+  @ApiProblems(400, 404, 503)
+  cancel(@CurrentCaller() caller: Caller, @Param('id', uuidPipe('id')) id: string): Promise<Booking> {
+    return this.bookings.cancel(caller, id);
+  }
+}

@@ -1,0 +1,87 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { APP_CONFIG, type AppConfig } from '../config/app-config';
+import { type KeysetPosition, type Page, toPage } from '../database/sql';
+import { TransactionRunner } from '../database/transaction-runner';
+import {
+  BookingNotFoundError,
+  InsufficientSlotsError,
+  InvalidInputError,
+  MatchNotFoundError,
+} from '../errors/domain-errors';
+import { MatchesRepository } from '../matches/matches.repository';
+import type { BookingStatus } from './booking.entity';
+import type { Booking, Caller } from './booking';
+import { BookingsRepository } from './bookings.repository';
+
+export interface BookingListQuery {
+  matchId?: string;
+  status?: BookingStatus;
+  before?: KeysetPosition;
+  limit: number;
+}
+
+@Injectable()
+export class BookingsService {
+  private readonly maxSlotsPerBooking: number;
+
+  constructor(
+    private readonly bookings: BookingsRepository,
+    private readonly matches: MatchesRepository,
+    private readonly transactions: TransactionRunner,
+    @Inject(APP_CONFIG) config: Pick<AppConfig, 'booking'>,
+  ) {
+    this.maxSlotsPerBooking = config.booking.maxSlotsPerBooking;
+  }
+
+  /**
+   * The reservation: lock the match row, read availability under the lock, then count the
+   * slots and insert the booking. Concurrent bookings of one match queue on the row lock, so
+   * each one sees the counter its predecessor committed.
+   */
+  async book(caller: Caller, matchId: string, slots: number): Promise<Booking> {
+    if (slots > this.maxSlotsPerBooking) {
+      throw new InvalidInputError('slots', `slots must not be greater than ${this.maxSlotsPerBooking}`);
+    }
+    return this.transactions.run('book-slots', async (queryRunner) => {
+      const match = await this.matches.lockById(queryRunner, matchId);
+      if (!match) throw new MatchNotFoundError(matchId);
+      const availableSlots = match.capacity - match.bookedSlots;
+      if (availableSlots < slots) throw new InsufficientSlotsError(matchId, slots, availableSlots);
+      return this.bookings.insertConfirmed(queryRunner, { matchId, customerId: caller.customerId, slots });
+    });
+  }
+
+  /** Idempotent: cancelling a cancelled booking answers it as it is and gives nothing back twice. */
+  async cancel(caller: Caller, bookingId: string): Promise<Booking> {
+    const booking = await this.get(caller, bookingId);
+    if (booking.status === 'cancelled') return booking;
+    return this.transactions.run('cancel-booking', async (queryRunner) => {
+      // Lock order everywhere: the match row first, then its bookings.
+      await this.matches.lockById(queryRunner, booking.matchId);
+      const cancelled = await this.bookings.cancelConfirmed(queryRunner, bookingId, booking.matchId);
+      if (cancelled) return cancelled;
+      // Cancelled by a concurrent request between our read and the lock: answer its result.
+      const current = await this.bookings.findById(bookingId, queryRunner);
+      if (!current) throw new BookingNotFoundError(bookingId);
+      return current;
+    });
+  }
+
+  /** A customer sees only their own bookings; someone else's answers "not found", not "forbidden". */
+  async get(caller: Caller, bookingId: string): Promise<Booking> {
+    const booking = await this.bookings.findById(bookingId);
+    if (!booking || (!caller.isAdmin && booking.customerId !== caller.customerId)) {
+      throw new BookingNotFoundError(bookingId);
+    }
+    return booking;
+  }
+
+  async list(caller: Caller, query: BookingListQuery): Promise<Page<Booking>> {
+    const rows = await this.bookings.list({
+      ...query,
+      ...(caller.isAdmin ? {} : { customerId: caller.customerId }),
+      limit: query.limit + 1,
+    });
+    return toPage(rows, query.limit, (row) => row.booking);
+  }
+}

@@ -1,0 +1,50 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsIn, IsInt, IsOptional, IsString, IsUUID, Max, MaxLength, Min } from 'class-validator';
+import { IsQueryInt } from '../../http/validators';
+import { BOOKING_STATUSES, type BookingStatus } from '../booking.entity';
+
+export class CreateBookingDto {
+  @ApiProperty({ example: 2, minimum: 1, description: 'At most BOOKING_MAX_SLOTS (default 10)' })
+  @IsInt()
+  @Min(1)
+  @Max(10_000)
+  slots!: number;
+}
+
+export class ListBookingsQueryDto {
+  @ApiPropertyOptional({ format: 'uuid' })
+  @IsOptional()
+  @IsUUID('all')
+  matchId?: string;
+
+  @ApiPropertyOptional({ enum: BOOKING_STATUSES })
+  @IsOptional()
+  @IsIn(BOOKING_STATUSES)
+  status?: BookingStatus;
+
+  @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 20 })
+  @IsOptional()
+  @IsQueryInt(1, 100)
+  limit?: number;
+
+  @ApiPropertyOptional({ description: 'nextCursor of the previous page' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(500)
+  cursor?: string;
+}
+
+export class BookingResponse {
+  @ApiProperty({ format: 'uuid' }) id!: string;
+  @ApiProperty({ format: 'uuid' }) matchId!: string;
+  @ApiProperty() customerId!: string;
+  @ApiProperty() slots!: number;
+  @ApiProperty({ enum: BOOKING_STATUSES }) status!: BookingStatus;
+  @ApiProperty({ format: 'date-time' }) createdAt!: string;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true }) cancelledAt!: string | null;
+}
+
+export class BookingPageResponse {
+  @ApiProperty({ type: [BookingResponse] }) items!: BookingResponse[];
+  @ApiProperty({ type: String, nullable: true }) nextCursor!: string | null;
+}

@@ -1,0 +1,106 @@
+import path from 'node:path';
+import { ConfigurationError, parseEnvironment } from './environment';
+
+/**
+ * The development secret is public (it is in the README). It is accepted only outside
+ * production, so a token minted with it never works against a production instance.
+ */
+export const DEVELOPMENT_JWT_SECRET = 'development-only-secret-do-not-use-in-production';
+
+export interface DatabaseConfig {
+  /** Absent: the service runs an embedded PostgreSQL (see embedded-postgres.ts). */
+  url: string | undefined;
+  migrateOnStart: boolean;
+  poolMax: number;
+  poolWaitTimeoutMs: number;
+  poolIdleTimeoutMs: number;
+  statementTimeoutMs: number;
+  queryTimeoutMs: number;
+  lockTimeoutMs: number;
+  idleInTransactionTimeoutMs: number;
+  keepAliveInitialDelayMs: number;
+  tcpKeepalivesIdleS: number;
+  tcpKeepalivesIntervalS: number;
+  tcpKeepalivesCount: number;
+  tcpUserTimeoutMs: number;
+  connectionCheckIntervalMs: number;
+}
+
+export interface EmbeddedPostgresConfig {
+  dataDir: string;
+  port: number;
+  database: string;
+}
+
+export interface AppConfig {
+  env: 'development' | 'production' | 'test';
+  http: { host: string; port: number; bodyLimitBytes: number };
+  logLevel: 'fatal' | 'error' | 'warn' | 'log' | 'debug' | 'verbose';
+  database: DatabaseConfig;
+  embeddedPostgres: EmbeddedPostgresConfig;
+  redisUrl: string | undefined;
+  auth: { jwtSecret: string };
+  booking: { maxSlotsPerBooking: number };
+}
+
+/** Injection token for the validated configuration. */
+export const APP_CONFIG = Symbol('APP_CONFIG');
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const vars = parseEnvironment(env);
+
+  if (vars.DATABASE_QUERY_TIMEOUT_MS <= vars.DATABASE_STATEMENT_TIMEOUT_MS) {
+    // The server must cancel a statement before the client gives up on it; otherwise the
+    // client drops a connection whose statement is still running and holding locks.
+    throw new ConfigurationError(
+      `Invalid configuration: DATABASE_QUERY_TIMEOUT_MS (${vars.DATABASE_QUERY_TIMEOUT_MS}) must be greater than DATABASE_STATEMENT_TIMEOUT_MS (${vars.DATABASE_STATEMENT_TIMEOUT_MS})`,
+    );
+  }
+  if (vars.DATABASE_LOCK_TIMEOUT_MS >= vars.DATABASE_STATEMENT_TIMEOUT_MS) {
+    throw new ConfigurationError(
+      `Invalid configuration: DATABASE_LOCK_TIMEOUT_MS (${vars.DATABASE_LOCK_TIMEOUT_MS}) must be less than DATABASE_STATEMENT_TIMEOUT_MS (${vars.DATABASE_STATEMENT_TIMEOUT_MS})`,
+    );
+  }
+
+  let jwtSecret = vars.AUTH_JWT_SECRET;
+  if (vars.NODE_ENV === 'production') {
+    if (jwtSecret === undefined || jwtSecret === DEVELOPMENT_JWT_SECRET) {
+      throw new ConfigurationError(
+        'Invalid configuration: AUTH_JWT_SECRET must be set to a real secret (32+ characters) when NODE_ENV=production',
+      );
+    }
+  }
+  jwtSecret ??= DEVELOPMENT_JWT_SECRET;
+
+  return {
+    env: vars.NODE_ENV,
+    http: { host: vars.HOST, port: vars.PORT, bodyLimitBytes: vars.HTTP_BODY_LIMIT_BYTES },
+    logLevel: vars.LOG_LEVEL,
+    database: {
+      url: vars.DATABASE_URL,
+      migrateOnStart: vars.DATABASE_MIGRATE_ON_START,
+      poolMax: vars.DATABASE_POOL_MAX,
+      poolWaitTimeoutMs: vars.DATABASE_POOL_WAIT_TIMEOUT_MS,
+      poolIdleTimeoutMs: vars.DATABASE_POOL_IDLE_TIMEOUT_MS,
+      statementTimeoutMs: vars.DATABASE_STATEMENT_TIMEOUT_MS,
+      queryTimeoutMs: vars.DATABASE_QUERY_TIMEOUT_MS,
+      lockTimeoutMs: vars.DATABASE_LOCK_TIMEOUT_MS,
+      idleInTransactionTimeoutMs: vars.DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+      keepAliveInitialDelayMs: vars.DATABASE_KEEPALIVE_INITIAL_DELAY_MS,
+      tcpKeepalivesIdleS: vars.DATABASE_TCP_KEEPALIVES_IDLE_S,
+      tcpKeepalivesIntervalS: vars.DATABASE_TCP_KEEPALIVES_INTERVAL_S,
+      tcpKeepalivesCount: vars.DATABASE_TCP_KEEPALIVES_COUNT,
+      tcpUserTimeoutMs: vars.DATABASE_TCP_USER_TIMEOUT_MS,
+      connectionCheckIntervalMs: vars.DATABASE_CONNECTION_CHECK_INTERVAL_MS,
+    },
+    embeddedPostgres: {
+      // Relative to the working directory, as paths in the environment usually are.
+      dataDir: path.resolve(vars.EMBEDDED_POSTGRES_DIR),
+      port: vars.EMBEDDED_POSTGRES_PORT,
+      database: 'booking',
+    },
+    redisUrl: vars.REDIS_URL,
+    auth: { jwtSecret },
+    booking: { maxSlotsPerBooking: vars.BOOKING_MAX_SLOTS },
+  };
+}

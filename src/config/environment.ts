@@ -1,0 +1,128 @@
+import { plainToInstance, Transform } from 'class-transformer';
+import {
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  Min,
+  MinLength,
+  validateSync,
+} from 'class-validator';
+
+/** Parses an environment string as an integer; anything else stays as it is and fails IsInt. */
+const toInt = () =>
+  Transform(({ value }: { value: unknown }) =>
+    typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value.trim()) : value,
+  );
+
+const toBoolean = () =>
+  Transform(({ value }: { value: unknown }) => {
+    if (typeof value !== 'string') return value;
+    const normalized = value.trim().toLowerCase();
+    if (['true', '1', 'yes'].includes(normalized)) return true;
+    if (['false', '0', 'no'].includes(normalized)) return false;
+    return value;
+  });
+
+/**
+ * Every environment variable the service reads, with its default. Validated once at startup;
+ * a bad value stops the service with a message that names the variable.
+ */
+export class EnvironmentVariables {
+  @IsIn(['development', 'production', 'test'])
+  NODE_ENV: 'development' | 'production' | 'test' = 'development';
+
+  @IsString()
+  HOST = '0.0.0.0';
+
+  @toInt() @IsInt() @Min(0) @Max(65535)
+  PORT = 3000;
+
+  @IsIn(['fatal', 'error', 'warn', 'log', 'debug', 'verbose'])
+  LOG_LEVEL: 'fatal' | 'error' | 'warn' | 'log' | 'debug' | 'verbose' = 'log';
+
+  @toInt() @IsInt() @Min(1024) @Max(10 * 1024 * 1024)
+  HTTP_BODY_LIMIT_BYTES = 16 * 1024;
+
+  @IsOptional() @Matches(/^postgres(ql)?:\/\/\S+$/, { message: 'DATABASE_URL must be a postgres:// URL' })
+  DATABASE_URL?: string = undefined;
+
+  @toBoolean() @IsBoolean()
+  DATABASE_MIGRATE_ON_START = false;
+
+  @toInt() @IsInt() @Min(1) @Max(1000)
+  DATABASE_POOL_MAX = 20;
+
+  @toInt() @IsInt() @Min(100) @Max(600_000)
+  DATABASE_POOL_WAIT_TIMEOUT_MS = 5_000;
+
+  @toInt() @IsInt() @Min(1_000) @Max(3_600_000)
+  DATABASE_POOL_IDLE_TIMEOUT_MS = 30_000;
+
+  @toInt() @IsInt() @Min(100) @Max(3_600_000)
+  DATABASE_STATEMENT_TIMEOUT_MS = 10_000;
+
+  @toInt() @IsInt() @Min(100) @Max(3_600_000)
+  DATABASE_QUERY_TIMEOUT_MS = 12_000;
+
+  @toInt() @IsInt() @Min(50) @Max(600_000)
+  DATABASE_LOCK_TIMEOUT_MS = 3_000;
+
+  @toInt() @IsInt() @Min(100) @Max(3_600_000)
+  DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS = 5_000;
+
+  @toInt() @IsInt() @Min(0) @Max(3_600_000)
+  DATABASE_KEEPALIVE_INITIAL_DELAY_MS = 10_000;
+
+  @toInt() @IsInt() @Min(1) @Max(7_200)
+  DATABASE_TCP_KEEPALIVES_IDLE_S = 30;
+
+  @toInt() @IsInt() @Min(1) @Max(600)
+  DATABASE_TCP_KEEPALIVES_INTERVAL_S = 10;
+
+  @toInt() @IsInt() @Min(1) @Max(100)
+  DATABASE_TCP_KEEPALIVES_COUNT = 3;
+
+  @toInt() @IsInt() @Min(0) @Max(3_600_000)
+  DATABASE_TCP_USER_TIMEOUT_MS = 60_000;
+
+  @toInt() @IsInt() @Min(0) @Max(3_600_000)
+  DATABASE_CONNECTION_CHECK_INTERVAL_MS = 5_000;
+
+  @IsString()
+  EMBEDDED_POSTGRES_DIR = '.data/postgres';
+
+  @toInt() @IsInt() @Min(1) @Max(65535)
+  EMBEDDED_POSTGRES_PORT = 54329;
+
+  @IsOptional() @Matches(/^rediss?:\/\/\S+$/, { message: 'REDIS_URL must be a redis:// or rediss:// URL' })
+  REDIS_URL?: string = undefined;
+
+  @IsOptional() @IsString() @MinLength(32, { message: 'AUTH_JWT_SECRET must be at least 32 characters long' })
+  AUTH_JWT_SECRET?: string = undefined;
+
+  @toInt() @IsInt() @Min(1) @Max(10_000)
+  BOOKING_MAX_SLOTS = 10;
+}
+
+export class ConfigurationError extends Error {
+  override readonly name = 'ConfigurationError';
+}
+
+/** Validates the environment; throws a ConfigurationError naming every bad variable. */
+export function parseEnvironment(env: NodeJS.ProcessEnv): EnvironmentVariables {
+  const known = Object.keys(new EnvironmentVariables());
+  const present = Object.fromEntries(
+    known.filter((name) => env[name] !== undefined && env[name] !== '').map((name) => [name, env[name]]),
+  );
+  const parsed = plainToInstance(EnvironmentVariables, present, { exposeDefaultValues: true });
+  const errors = validateSync(parsed, { skipMissingProperties: false });
+  if (errors.length > 0) {
+    const details = errors.flatMap((error) => Object.values(error.constraints ?? {}));
+    throw new ConfigurationError(`Invalid configuration: ${details.join('; ')}`);
+  }
+  return parsed;
+}

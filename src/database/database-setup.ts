@@ -1,0 +1,50 @@
+import { Client } from 'pg';
+import { DataSource } from 'typeorm';
+import type { AppConfig } from '../config/app-config';
+import { buildDataSourceOptions } from './data-source-options';
+import { type EmbeddedPostgresServer, startEmbeddedPostgres } from './embedded-postgres';
+
+interface Logger {
+  log(message: string): void;
+}
+
+export interface DatabaseTarget {
+  url: string;
+  /** Set when the service runs its own embedded PostgreSQL (no DATABASE_URL). */
+  embedded?: EmbeddedPostgresServer;
+}
+
+/** DATABASE_URL when given; otherwise the embedded PostgreSQL, started if it is not running. */
+export async function resolveDatabase(config: AppConfig, logger: Logger): Promise<DatabaseTarget> {
+  if (config.database.url !== undefined) return { url: config.database.url };
+  const embedded = await startEmbeddedPostgres(config.embeddedPostgres, logger);
+  return { url: embedded.url, embedded };
+}
+
+/** Arbitrary constant key of the advisory lock that serialises migration runs across instances. */
+const MIGRATION_LOCK_KEY = 7_317_001;
+
+/**
+ * Runs pending migrations on a connection without the service's short timeouts. Instances
+ * that start together take turns through an advisory lock, so each migration runs once.
+ */
+export async function runPendingMigrations(config: AppConfig, url: string, logger: Logger): Promise<string[]> {
+  const lockClient = new Client({ connectionString: url, application_name: 'match-booking-migration-lock' });
+  await lockClient.connect();
+  try {
+    await lockClient.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    const dataSource = new DataSource(buildDataSourceOptions(config.database, url, 'migrations'));
+    await dataSource.initialize();
+    try {
+      const applied = await dataSource.runMigrations({ transaction: 'each' });
+      const names = applied.map((migration) => migration.name);
+      logger.log(names.length > 0 ? `Applied migrations: ${names.join(', ')}` : 'Schema is up to date');
+      return names;
+    } finally {
+      await dataSource.destroy();
+    }
+  } finally {
+    // Ending the session releases the advisory lock even if the unlock query is never sent.
+    await lockClient.end();
+  }
+}

@@ -1,0 +1,72 @@
+import type { DataSource, QueryResult, QueryRunner } from 'typeorm';
+
+/**
+ * Runs one parameterised statement and returns its rows. Inside a transaction pass its
+ * QueryRunner; outside one, the DataSource (which borrows a pooled connection for the statement).
+ */
+export async function queryRows<Row>(
+  executor: QueryRunner | DataSource,
+  sql: string,
+  parameters: unknown[] = [],
+): Promise<Row[]> {
+  if ('createQueryRunner' in executor) {
+    // DataSource.query returns plain rows for SELECT and INSERT ... RETURNING.
+    return executor.query<Row[]>(sql, parameters);
+  }
+  const result = (await executor.query(sql, parameters, true)) as QueryResult<Row>;
+  return result.records;
+}
+
+/** A page of a keyset-paginated list. */
+export interface Page<Item> {
+  items: Item[];
+  /** Pass as `cursor` to get the next page; null on the last page. */
+  nextCursor: string | null;
+}
+
+/** Keyset position: the exact text of the sort timestamp (microseconds kept) and the row id. */
+export interface KeysetPosition {
+  at: string;
+  id: string;
+}
+
+export function encodeCursor(position: KeysetPosition): string {
+  return Buffer.from(JSON.stringify([position.at, position.id])).toString('base64url');
+}
+
+/** Returns undefined for a cursor this service did not produce. */
+export function decodeCursor(cursor: string): KeysetPosition | undefined {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (
+      Array.isArray(value) &&
+      value.length === 2 &&
+      typeof value[0] === 'string' &&
+      typeof value[1] === 'string' &&
+      !Number.isNaN(Date.parse(value[0])) &&
+      /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value[1])
+    ) {
+      return { at: value[0], id: value[1] };
+    }
+  } catch {
+    // malformed base64 or JSON: reported as undefined below
+  }
+  return undefined;
+}
+
+/**
+ * Builds a page from rows fetched with `limit + 1`: the extra row only tells that a next page
+ * exists, and the cursor points after the last item kept.
+ */
+export function toPage<Row extends { position: KeysetPosition }, Item>(
+  rows: Row[],
+  limit: number,
+  toItem: (row: Row) => Item,
+): Page<Item> {
+  const kept = rows.slice(0, limit);
+  const last = kept.at(-1);
+  return {
+    items: kept.map(toItem),
+    nextCursor: rows.length > limit && last ? encodeCursor(last.position) : null,
+  };
+}

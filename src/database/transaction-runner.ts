@@ -1,0 +1,98 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { DataSource, type QueryRunner } from 'typeorm';
+import { APP_CONFIG, type AppConfig } from '../config/app-config';
+import { translateDatabaseError } from './database-errors';
+
+/**
+ * The one place where the service opens, commits, rolls back and releases a transaction.
+ * Every booking, cancellation and capacity change goes through run().
+ */
+@Injectable()
+export class TransactionRunner {
+  private readonly logger = new Logger(TransactionRunner.name);
+  private readonly lockTimeoutMs: number;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    @Inject(APP_CONFIG) config: Pick<AppConfig, 'database'>,
+  ) {
+    this.lockTimeoutMs = config.database.lockTimeoutMs;
+  }
+
+  /**
+   * Runs `work` inside a transaction on a connection of its own, with lock waits bounded by
+   * the configured lock_timeout. Database failures that a client can retry are translated to
+   * domain errors (LockTimeoutError, DatabaseUnavailableError, ...).
+   */
+  async run<T>(name: string, work: (queryRunner: QueryRunner) => Promise<T>): Promise<T> {
+    const queryRunner = this.dataSource.createQueryRunner();
+    let transactionStarted = false;
+    let connectionUnsafe: unknown;
+    try {
+      await queryRunner.connect();
+      try {
+        await queryRunner.startTransaction();
+      } catch (error) {
+        // The server may or may not have opened the transaction: never reuse this connection.
+        connectionUnsafe = error;
+        throw error;
+      }
+      transactionStarted = true;
+      // An integer validated at startup, so it is safe to inline (SET takes no parameters).
+      await queryRunner.query(`SET LOCAL lock_timeout = ${this.lockTimeoutMs}`);
+      const result = await work(queryRunner);
+      await queryRunner.commitTransaction();
+      return result;
+    } catch (error) {
+      if (transactionStarted) {
+        try {
+          await queryRunner.rollbackTransaction();
+        } catch (rollbackError) {
+          connectionUnsafe = rollbackError;
+          this.logger.error(
+            `Rollback of transaction "${name}" failed; its connection will be destroyed. Original error: ${describe(error)}`,
+            rollbackError instanceof Error ? rollbackError.stack : String(rollbackError),
+          );
+        }
+      }
+      throw translateDatabaseError(error);
+    } finally {
+      await this.release(name, queryRunner, connectionUnsafe);
+    }
+  }
+
+  /** Never throws: a release failure is logged and must not hide the result or the original error. */
+  private async release(name: string, queryRunner: QueryRunner, connectionUnsafe: unknown): Promise<void> {
+    try {
+      if (connectionUnsafe !== undefined || queryRunner.isTransactionActive) {
+        await destroyConnection(queryRunner, connectionUnsafe ?? new Error('released while still inside a transaction'));
+      } else {
+        await queryRunner.release();
+      }
+    } catch (releaseError) {
+      this.logger.error(
+        `Releasing the connection of transaction "${name}" failed`,
+        releaseError instanceof Error ? releaseError.stack : String(releaseError),
+      );
+    }
+  }
+}
+
+/**
+ * Hands the connection back to the pool with an error, which makes pg-pool close it instead of
+ * reusing it. node-postgres does not check a client's transaction state on release and
+ * TypeORM's release() does not roll back, so a connection whose transaction may still be open
+ * would otherwise carry that transaction (and its locks) into the next request.
+ */
+async function destroyConnection(queryRunner: QueryRunner, reason: unknown): Promise<void> {
+  const postgresRunner = queryRunner as unknown as { releasePostgresConnection?: (error: unknown) => Promise<void> };
+  if (typeof postgresRunner.releasePostgresConnection === 'function') {
+    await postgresRunner.releasePostgresConnection(reason instanceof Error ? reason : new Error(String(reason)));
+  } else {
+    await queryRunner.release();
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}

@@ -1,0 +1,61 @@
+/**
+ * Errors of the booking domain. They carry facts, not HTTP: problem-details.filter.ts is the
+ * one place that turns them into responses.
+ */
+export abstract class DomainError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+export class MatchNotFoundError extends DomainError {
+  constructor(readonly matchId: string) {
+    super(`Match ${matchId} does not exist`);
+  }
+}
+
+export class BookingNotFoundError extends DomainError {
+  constructor(readonly bookingId: string) {
+    super(`Booking ${bookingId} does not exist`);
+  }
+}
+
+export class InsufficientSlotsError extends DomainError {
+  constructor(
+    readonly matchId: string,
+    readonly requestedSlots: number,
+    readonly availableSlots: number,
+  ) {
+    super(`Match ${matchId} has ${availableSlots} slot(s) available; ${requestedSlots} requested`);
+  }
+}
+
+export class CapacityBelowBookedError extends DomainError {
+  constructor(
+    readonly matchId: string,
+    readonly requestedCapacity: number,
+    readonly bookedSlots: number,
+  ) {
+    super(`Match ${matchId} has ${bookedSlots} slot(s) booked; capacity cannot go down to ${requestedCapacity}`);
+  }
+}
+
+/** A bad value that only the service can judge (for example a limit from the configuration). */
+export class InvalidInputError extends DomainError {
+  constructor(
+    readonly field: string,
+    detail: string,
+  ) {
+    super(detail);
+  }
+}
+
+/** The transaction gave up waiting for a row lock (lock_timeout). Safe to retry. */
+export class LockTimeoutError extends DomainError {}
+
+/** The database could not serve the request in time or at all (pool exhausted, connection lost, statement timeout). */
+export class DatabaseUnavailableError extends DomainError {}
+
+/** A deadlock or serialization failure that outlived its retries. Safe to retry. */
+export class ConcurrencyConflictError extends DomainError {}

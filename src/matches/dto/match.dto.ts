@@ -1,0 +1,86 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsInt, IsNotEmpty, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
+import { IsQueryInt, IsZonedDateTime } from '../../http/validators';
+
+export const MAX_CAPACITY = 1_000_000;
+
+export class CreateMatchDto {
+  @ApiProperty({ example: 'Final: Lions vs Tigers', minLength: 1, maxLength: 200 })
+  @IsString()
+  @IsNotEmpty()
+  @MaxLength(200)
+  @Matches(/\S/, { message: 'title must contain a visible character' })
+  title!: string;
+
+  @ApiProperty({ example: '2026-12-01T18:30:00Z', format: 'date-time' })
+  @IsZonedDateTime()
+  startsAt!: string;
+
+  @ApiProperty({ example: 100, minimum: 0, maximum: MAX_CAPACITY })
+  @IsInt()
+  @Min(0)
+  @Max(MAX_CAPACITY)
+  capacity!: number;
+}
+
+export class UpdateMatchDto {
+  @ApiPropertyOptional({ minLength: 1, maxLength: 200 })
+  @IsOptional()
+  @IsString()
+  @IsNotEmpty()
+  @MaxLength(200)
+  @Matches(/\S/, { message: 'title must contain a visible character' })
+  title?: string;
+
+  @ApiPropertyOptional({ format: 'date-time' })
+  @IsOptional()
+  @IsZonedDateTime()
+  startsAt?: string;
+
+  @ApiPropertyOptional({ minimum: 0, maximum: MAX_CAPACITY, description: 'Cannot go below the slots already booked (409).' })
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(MAX_CAPACITY)
+  capacity?: number;
+}
+
+export class ListMatchesQueryDto {
+  @ApiPropertyOptional({ description: 'Only matches starting at or after this time', format: 'date-time' })
+  @IsOptional()
+  @IsZonedDateTime()
+  from?: string;
+
+  @ApiPropertyOptional({ description: 'Only matches starting before this time', format: 'date-time' })
+  @IsOptional()
+  @IsZonedDateTime()
+  to?: string;
+
+  @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 20 })
+  @IsOptional()
+  @IsQueryInt(1, 100)
+  limit?: number;
+
+  @ApiPropertyOptional({ description: 'nextCursor of the previous page' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(500)
+  cursor?: string;
+}
+
+export class MatchResponse {
+  @ApiProperty({ format: 'uuid' }) id!: string;
+  @ApiProperty() title!: string;
+  @ApiProperty({ format: 'date-time' }) startsAt!: string;
+  @ApiProperty() capacity!: number;
+  @ApiProperty() bookedSlots!: number;
+  @ApiProperty({ description: 'capacity - bookedSlots' }) availableSlots!: number;
+  @ApiProperty({ format: 'date-time' }) createdAt!: string;
+  @ApiProperty({ format: 'date-time' }) updatedAt!: string;
+}
+
+export class MatchPageResponse {
+  @ApiProperty({ type: [MatchResponse] }) items!: MatchResponse[];
+  @ApiProperty({ type: String, nullable: true, description: 'Pass as cursor for the next page; null on the last page' })
+  nextCursor!: string | null;
+}

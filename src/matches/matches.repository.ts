@@ -1,0 +1,111 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource, type QueryRunner } from 'typeorm';
+import { type KeysetPosition, queryRows } from '../database/sql';
+import type { Match } from './match';
+
+interface MatchRow {
+  id: string;
+  title: string;
+  starts_at: Date;
+  capacity: number;
+  booked_slots: number;
+  created_at: Date;
+  updated_at: Date;
+  position_at: string;
+}
+
+const MATCH_COLUMNS = `id, title, starts_at, capacity, booked_slots, created_at, updated_at,
+  to_char(starts_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS position_at`;
+
+export interface MatchListFilter {
+  from?: Date;
+  to?: Date;
+  after?: KeysetPosition;
+  limit: number;
+}
+
+export interface MatchChanges {
+  title?: string;
+  startsAt?: Date;
+  capacity?: number;
+}
+
+/** Every SQL statement about matches. */
+@Injectable()
+export class MatchesRepository {
+  constructor(private readonly dataSource: DataSource) {}
+
+  async insert(match: { title: string; startsAt: Date; capacity: number }): Promise<Match> {
+    const [row] = await queryRows<MatchRow>(
+      this.dataSource,
+      `INSERT INTO matches (title, starts_at, capacity) VALUES ($1, $2, $3) RETURNING ${MATCH_COLUMNS}`,
+      [match.title, match.startsAt, match.capacity],
+    );
+    return toMatch(row!);
+  }
+
+  async findById(id: string): Promise<Match | undefined> {
+    const [row] = await queryRows<MatchRow>(this.dataSource, `SELECT ${MATCH_COLUMNS} FROM matches WHERE id = $1`, [id]);
+    return row && toMatch(row);
+  }
+
+  /** Ordered by start time, then id; served by matches_starts_at_id_idx. Returns the position of each item for the cursor. */
+  async list(filter: MatchListFilter): Promise<Array<{ match: Match; position: KeysetPosition }>> {
+    const conditions: string[] = [];
+    const parameters: unknown[] = [];
+    if (filter.from) {
+      parameters.push(filter.from);
+      conditions.push(`starts_at >= $${parameters.length}`);
+    }
+    if (filter.to) {
+      parameters.push(filter.to);
+      conditions.push(`starts_at < $${parameters.length}`);
+    }
+    if (filter.after) {
+      parameters.push(filter.after.at, filter.after.id);
+      conditions.push(`(starts_at, id) > ($${parameters.length - 1}::timestamptz, $${parameters.length}::uuid)`);
+    }
+    parameters.push(filter.limit);
+    const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
+    const rows = await queryRows<MatchRow>(
+      this.dataSource,
+      `SELECT ${MATCH_COLUMNS} FROM matches ${where} ORDER BY starts_at, id LIMIT $${parameters.length}`,
+      parameters,
+    );
+    return rows.map((row) => ({ match: toMatch(row), position: { at: row.position_at, id: row.id } }));
+  }
+
+  /** Locks the match row until the transaction ends; every change of its counters starts here. */
+  async lockById(queryRunner: QueryRunner, id: string): Promise<Match | undefined> {
+    const [row] = await queryRows<MatchRow>(queryRunner, `SELECT ${MATCH_COLUMNS} FROM matches WHERE id = $1 FOR UPDATE`, [id]);
+    return row && toMatch(row);
+  }
+
+  /** Call with the row locked (lockById). */
+  async update(queryRunner: QueryRunner, id: string, changes: MatchChanges): Promise<Match> {
+    const [row] = await queryRows<MatchRow>(
+      queryRunner,
+      `UPDATE matches
+          SET title = COALESCE($2, title),
+              starts_at = COALESCE($3, starts_at),
+              capacity = COALESCE($4, capacity),
+              updated_at = now()
+        WHERE id = $1
+        RETURNING ${MATCH_COLUMNS}`,
+      [id, changes.title ?? null, changes.startsAt ?? null, changes.capacity ?? null],
+    );
+    return toMatch(row!);
+  }
+}
+
+function toMatch(row: MatchRow): Match {
+  return {
+    id: row.id,
+    title: row.title,
+    startsAt: row.starts_at,
+    capacity: row.capacity,
+    bookedSlots: row.booked_slots,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
