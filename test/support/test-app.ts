@@ -1,0 +1,50 @@
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { Test } from '@nestjs/testing';
+import type { Server } from 'node:http';
+import { DataSource } from 'typeorm';
+import { AppModule } from '../../src/app.module';
+import { configureApp } from '../../src/app.setup';
+import { signAccessToken } from '../../src/auth/jwt';
+import { type AppConfig, loadConfig } from '../../src/config/app-config';
+import { createTestDatabase, dropTestDatabase } from './test-database';
+
+export interface TestApp {
+  app: NestExpressApplication;
+  server: Server;
+  dataSource: DataSource;
+  config: AppConfig;
+  databaseUrl: string;
+  /** A bearer token for this app's secret. */
+  token(sub: string, options?: { admin?: boolean }): string;
+  close(): Promise<void>;
+}
+
+/**
+ * The real application (same module, same HTTP setup as main.ts) on a fresh database of its
+ * own. `env` overrides configuration the way an operator would, e.g. { DATABASE_POOL_MAX: '2' }.
+ */
+export async function startTestApp(env: NodeJS.ProcessEnv = {}): Promise<TestApp> {
+  const databaseUrl = await createTestDatabase();
+  const config = loadConfig({ NODE_ENV: 'test', ...env, DATABASE_URL: databaseUrl });
+  const moduleRef = await Test.createTestingModule({
+    imports: [AppModule.register({ config, databaseUrl })],
+  }).compile();
+  const app = moduleRef.createNestApplication<NestExpressApplication>({
+    bodyParser: false,
+    logger: process.env.TEST_LOGS ? undefined : false,
+  });
+  await configureApp(app, config);
+  await app.listen(0, '127.0.0.1');
+  return {
+    app,
+    server: app.getHttpServer() as Server,
+    dataSource: app.get(DataSource),
+    config,
+    databaseUrl,
+    token: (sub, options = {}) => signAccessToken({ sub, admin: options.admin ?? false }, config.auth.jwtSecret, 3600),
+    close: async () => {
+      await app.close();
+      await dropTestDatabase(databaseUrl);
+    },
+  };
+}
