@@ -37,7 +37,7 @@ export async function startTestApp(env: NodeJS.ProcessEnv = {}): Promise<TestApp
   await app.listen(0, '127.0.0.1');
   return {
     app,
-    server: app.getHttpServer() as Server,
+    server: app.getHttpServer(),
     dataSource: app.get(DataSource),
     config,
     databaseUrl,
