@@ -1,0 +1,38 @@
+import request from 'supertest';
+import type { TestApp } from './test-app';
+
+export async function createMatch(t: TestApp, capacity: number, title = 'Match'): Promise<string> {
+  const response = await request(t.server)
+    .post('/api/v1/matches')
+    .set('Authorization', `Bearer ${t.token('admin', { admin: true })}`)
+    .send({ title, startsAt: '2026-12-01T18:30:00Z', capacity })
+    .expect(201);
+  return (response.body as { id: string }).id;
+}
+
+export interface MatchCounters {
+  capacity: number;
+  bookedSlots: number;
+  confirmedSlots: number;
+  confirmedBookings: number;
+}
+
+/** Reads the counters straight from the database: what the invariants are checked against. */
+export async function matchCounters(t: TestApp, matchId: string): Promise<MatchCounters> {
+  const [row] = await t.dataSource.query<Array<{ capacity: number; booked_slots: number; confirmed_slots: string; confirmed_bookings: string }>>(
+    `SELECT m.capacity, m.booked_slots,
+            COALESCE(SUM(b.slots) FILTER (WHERE b.status = 'confirmed'), 0) AS confirmed_slots,
+            COUNT(b.id) FILTER (WHERE b.status = 'confirmed') AS confirmed_bookings
+       FROM matches m LEFT JOIN bookings b ON b.match_id = m.id
+      WHERE m.id = $1
+      GROUP BY m.id`,
+    [matchId],
+  );
+  if (!row) throw new Error(`match ${matchId} not found`);
+  return {
+    capacity: row.capacity,
+    bookedSlots: row.booked_slots,
+    confirmedSlots: Number(row.confirmed_slots),
+    confirmedBookings: Number(row.confirmed_bookings),
+  };
+}
