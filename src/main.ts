@@ -35,7 +35,11 @@ async function bootstrap(): Promise<void> {
   );
   await configureApp(app, config);
   const embedded = database.embedded;
-  handleShutdownSignals(app, logger, embedded?.startedHere ? [() => embedded.stop()] : []);
+  const stopEmbedded = async (): Promise<void> => {
+    await embedded?.stop();
+    logger.log('Embedded PostgreSQL stopped');
+  };
+  handleShutdownSignals(app, logger, embedded?.startedHere ? [stopEmbedded] : []);
   await app.listen(config.http.port, config.http.host);
   logger.log(`Listening on http://${config.http.host}:${config.http.port} (API docs at /docs)`);
 }

@@ -53,6 +53,9 @@ export async function startEmbeddedPostgres(
       binaries.pgCtl,
       ['start', '-D', dataDir, '-w', '-t', '60', '-l', path.join(dataDir, 'server.log'), '-o', serverOptions],
       runAs,
+      // A session of its own: a Ctrl-C in the terminal must reach the service, which drains
+      // and then stops the server, not the server directly while requests are in flight.
+      { detached: true },
     );
     startedHere = true;
   } else if (runningPort !== port) {
@@ -118,9 +121,9 @@ async function postgresOsUser(): Promise<OsUser | undefined> {
   }
 }
 
-async function run(file: string, args: string[], runAs: OsUser | undefined): Promise<void> {
+async function run(file: string, args: string[], runAs: OsUser | undefined, options: { detached?: boolean } = {}): Promise<void> {
   try {
-    await execFileAsync(file, args, { ...(runAs ?? {}), cwd: os.tmpdir(), env: { ...process.env, LC_ALL: 'C' } });
+    await execFileAsync(file, args, { ...(runAs ?? {}), ...options, cwd: os.tmpdir(), env: { ...process.env, LC_ALL: 'C' } });
   } catch (error) {
     const stderr = (error as { stderr?: string }).stderr?.trim();
     throw new Error(`${path.basename(file)} ${args[0] ?? ''} failed: ${stderr || String(error)}`, { cause: error });
