@@ -1,0 +1,224 @@
+import path from 'node:path';
+import { DEVELOPMENT_JWT_SECRET, loadConfig } from './app-config';
+import { ConfigurationError } from './environment';
+
+const REAL_SECRET = 'a-real-production-secret-of-32-chars!';
+
+/** Calls loadConfig and returns the ConfigurationError it throws, failing the test if it throws nothing else. */
+function configurationError(env: NodeJS.ProcessEnv): ConfigurationError {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigurationError);
+    return error as ConfigurationError;
+  }
+  throw new Error(`loadConfig accepted ${JSON.stringify(env)}`);
+}
+
+describe('loadConfig', () => {
+  it('uses the defaults documented in the README', () => {
+    const config = loadConfig({});
+    expect(config.env).toBe('development');
+    expect(config.http).toEqual({ host: '0.0.0.0', port: 3000, bodyLimitBytes: 16 * 1024 });
+    expect(config.logLevel).toBe('log');
+    expect(config.database).toEqual({
+      url: undefined,
+      migrateOnStart: false,
+      poolMax: 20,
+      poolWaitTimeoutMs: 5_000,
+      poolIdleTimeoutMs: 30_000,
+      statementTimeoutMs: 10_000,
+      queryTimeoutMs: 12_000,
+      lockTimeoutMs: 3_000,
+      idleInTransactionTimeoutMs: 5_000,
+      keepAliveInitialDelayMs: 10_000,
+      tcpKeepalivesIdleS: 30,
+      tcpKeepalivesIntervalS: 10,
+      tcpKeepalivesCount: 3,
+      tcpUserTimeoutMs: 60_000,
+      connectionCheckIntervalMs: 5_000,
+    });
+    expect(config.embeddedPostgres).toEqual({
+      dataDir: path.resolve('.data/postgres'),
+      port: 54329,
+      database: 'booking',
+    });
+    expect(config.redisUrl).toBeUndefined();
+    expect(config.auth.jwtSecret).toBe(DEVELOPMENT_JWT_SECRET);
+    expect(config.booking.maxSlotsPerBooking).toBe(10);
+  });
+
+  it('reads every variable it is given', () => {
+    const config = loadConfig({
+      NODE_ENV: 'test',
+      HOST: '127.0.0.1',
+      PORT: '8080',
+      LOG_LEVEL: 'debug',
+      HTTP_BODY_LIMIT_BYTES: '2048',
+      DATABASE_URL: 'postgresql://user:pw@db.internal:5433/booking',
+      DATABASE_MIGRATE_ON_START: 'true',
+      DATABASE_POOL_MAX: '5',
+      DATABASE_POOL_WAIT_TIMEOUT_MS: '1000',
+      DATABASE_POOL_IDLE_TIMEOUT_MS: '2000',
+      DATABASE_STATEMENT_TIMEOUT_MS: '4000',
+      DATABASE_QUERY_TIMEOUT_MS: '5000',
+      DATABASE_LOCK_TIMEOUT_MS: '500',
+      DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: '6000',
+      DATABASE_KEEPALIVE_INITIAL_DELAY_MS: '0',
+      DATABASE_TCP_KEEPALIVES_IDLE_S: '15',
+      DATABASE_TCP_KEEPALIVES_INTERVAL_S: '5',
+      DATABASE_TCP_KEEPALIVES_COUNT: '4',
+      DATABASE_TCP_USER_TIMEOUT_MS: '0',
+      DATABASE_CONNECTION_CHECK_INTERVAL_MS: '0',
+      EMBEDDED_POSTGRES_DIR: '/tmp/pg-data',
+      EMBEDDED_POSTGRES_PORT: '55432',
+      REDIS_URL: 'rediss://cache:6380',
+      AUTH_JWT_SECRET: REAL_SECRET,
+      BOOKING_MAX_SLOTS: '4',
+    });
+    expect(config).toEqual({
+      env: 'test',
+      http: { host: '127.0.0.1', port: 8080, bodyLimitBytes: 2048 },
+      logLevel: 'debug',
+      database: {
+        url: 'postgresql://user:pw@db.internal:5433/booking',
+        migrateOnStart: true,
+        poolMax: 5,
+        poolWaitTimeoutMs: 1000,
+        poolIdleTimeoutMs: 2000,
+        statementTimeoutMs: 4000,
+        queryTimeoutMs: 5000,
+        lockTimeoutMs: 500,
+        idleInTransactionTimeoutMs: 6000,
+        keepAliveInitialDelayMs: 0,
+        tcpKeepalivesIdleS: 15,
+        tcpKeepalivesIntervalS: 5,
+        tcpKeepalivesCount: 4,
+        tcpUserTimeoutMs: 0,
+        connectionCheckIntervalMs: 0,
+      },
+      embeddedPostgres: { dataDir: '/tmp/pg-data', port: 55432, database: 'booking' },
+      redisUrl: 'rediss://cache:6380',
+      auth: { jwtSecret: REAL_SECRET },
+      booking: { maxSlotsPerBooking: 4 },
+    });
+  });
+
+  it('treats an empty variable as unset', () => {
+    expect(loadConfig({ PORT: '', DATABASE_URL: '' }).http.port).toBe(3000);
+    expect(loadConfig({ DATABASE_URL: '' }).database.url).toBeUndefined();
+  });
+
+  it.each([
+    ['DATABASE_POOL_MAX', 'abc'],
+    ['DATABASE_POOL_MAX', '0'],
+    ['DATABASE_POOL_MAX', '2.5'],
+    ['PORT', '70000'],
+    ['PORT', '-1'],
+    ['PORT', '80abc'],
+    ['HTTP_BODY_LIMIT_BYTES', '10'],
+    ['DATABASE_LOCK_TIMEOUT_MS', 'soon'],
+    ['BOOKING_MAX_SLOTS', '10001'],
+    ['NODE_ENV', 'staging'],
+    ['LOG_LEVEL', 'info'],
+    ['DATABASE_MIGRATE_ON_START', 'maybe'],
+    ['REDIS_URL', 'http://cache:6379'],
+  ])('refuses %s=%s with an error naming the variable', (name, value) => {
+    expect(configurationError({ [name]: value }).message).toContain(name);
+  });
+
+  it('names every bad variable at once', () => {
+    const message = configurationError({ PORT: '70000', DATABASE_POOL_MAX: 'abc' }).message;
+    expect(message).toContain('PORT');
+    expect(message).toContain('DATABASE_POOL_MAX');
+  });
+
+  it('requires DATABASE_URL to be a postgres:// or postgresql:// URL', () => {
+    expect(loadConfig({ DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/booking' }).database.url).toBe(
+      'postgres://postgres@127.0.0.1:5432/booking',
+    );
+    expect(loadConfig({ DATABASE_URL: 'postgresql://db/booking' }).database.url).toBe('postgresql://db/booking');
+    for (const url of ['mysql://db/booking', 'db:5432/booking', 'postgres://']) {
+      expect(configurationError({ DATABASE_URL: url }).message).toContain('DATABASE_URL');
+    }
+  });
+
+  describe('timeouts', () => {
+    it.each([
+      ['equal to', '10000'],
+      ['below', '9000'],
+    ])('refuses DATABASE_QUERY_TIMEOUT_MS %s DATABASE_STATEMENT_TIMEOUT_MS', (_relation, queryTimeout) => {
+      const message = configurationError({
+        DATABASE_STATEMENT_TIMEOUT_MS: '10000',
+        DATABASE_QUERY_TIMEOUT_MS: queryTimeout,
+      }).message;
+      expect(message).toContain('DATABASE_QUERY_TIMEOUT_MS');
+      expect(message).toContain('DATABASE_STATEMENT_TIMEOUT_MS');
+    });
+
+    it('refuses a statement timeout raised to the default query timeout', () => {
+      expect(configurationError({ DATABASE_STATEMENT_TIMEOUT_MS: '12000' }).message).toContain('DATABASE_QUERY_TIMEOUT_MS');
+    });
+
+    it('accepts a query timeout just above the statement timeout', () => {
+      const { database } = loadConfig({ DATABASE_STATEMENT_TIMEOUT_MS: '10000', DATABASE_QUERY_TIMEOUT_MS: '10001' });
+      expect(database.queryTimeoutMs).toBe(10_001);
+    });
+
+    it('refuses a lock timeout that is not below the statement timeout', () => {
+      const message = configurationError({ DATABASE_LOCK_TIMEOUT_MS: '10000' }).message;
+      expect(message).toContain('DATABASE_LOCK_TIMEOUT_MS');
+    });
+  });
+
+  describe('AUTH_JWT_SECRET', () => {
+    it('refuses NODE_ENV=production without a secret', () => {
+      expect(configurationError({ NODE_ENV: 'production' }).message).toContain('AUTH_JWT_SECRET');
+    });
+
+    it('refuses NODE_ENV=production with the development secret', () => {
+      expect(
+        configurationError({ NODE_ENV: 'production', AUTH_JWT_SECRET: DEVELOPMENT_JWT_SECRET }).message,
+      ).toContain('AUTH_JWT_SECRET');
+    });
+
+    it('refuses NODE_ENV=production with a secret shorter than 32 characters', () => {
+      expect(configurationError({ NODE_ENV: 'production', AUTH_JWT_SECRET: 'x'.repeat(31) }).message).toContain(
+        'AUTH_JWT_SECRET',
+      );
+    });
+
+    it('accepts NODE_ENV=production with a secret of 32 characters or more', () => {
+      expect(loadConfig({ NODE_ENV: 'production', AUTH_JWT_SECRET: 'x'.repeat(32) }).auth.jwtSecret).toBe('x'.repeat(32));
+      expect(loadConfig({ NODE_ENV: 'production', AUTH_JWT_SECRET: REAL_SECRET }).auth.jwtSecret).toBe(REAL_SECRET);
+    });
+
+    it('falls back to the development secret outside production', () => {
+      expect(loadConfig({ NODE_ENV: 'development' }).auth.jwtSecret).toBe(DEVELOPMENT_JWT_SECRET);
+      expect(loadConfig({ NODE_ENV: 'test' }).auth.jwtSecret).toBe(DEVELOPMENT_JWT_SECRET);
+    });
+
+    it('refuses a short secret outside production too', () => {
+      expect(configurationError({ NODE_ENV: 'development', AUTH_JWT_SECRET: 'short' }).message).toContain('AUTH_JWT_SECRET');
+    });
+  });
+
+  describe('booleans', () => {
+    it.each([
+      ['true', true],
+      ['TRUE', true],
+      ['1', true],
+      ['yes', true],
+      ['false', false],
+      ['0', false],
+      ['no', false],
+      [' False ', false],
+    ])('reads DATABASE_MIGRATE_ON_START=%j as %s', (value, expected) => {
+      expect(loadConfig({ DATABASE_MIGRATE_ON_START: value }).database.migrateOnStart).toBe(expected);
+    });
+  });
+
+  it('ignores variables it does not know', () => {
+    expect(() => loadConfig({ SOMETHING_ELSE: 'x', PATH: '/usr/bin' })).not.toThrow();
+  });
+});
