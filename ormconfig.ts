@@ -11,7 +11,7 @@ import { resolveDatabase } from './src/database/database-setup';
  * It uses the migration settings, without the service's short statement timeout.
  */
 async function createMigrationDataSource(): Promise<DataSource> {
-  const config = loadConfig(process.env);
+  const config = loadConfig(process.env, { requireProductionSecret: false });
   const { url } = await resolveDatabase(config, new Logger('Migrations'));
   return new DataSource(buildDataSourceOptions(config.database, url, 'migrations'));
 }

@@ -193,6 +193,10 @@ describe('loadConfig', () => {
       expect(loadConfig({ NODE_ENV: 'production', AUTH_JWT_SECRET: REAL_SECRET }).auth.jwtSecret).toBe(REAL_SECRET);
     });
 
+    it('lets tools that check no tokens (migrations) load production configuration without the secret', () => {
+      expect(() => loadConfig({ NODE_ENV: 'production' }, { requireProductionSecret: false })).not.toThrow();
+    });
+
     it('falls back to the development secret outside production', () => {
       expect(loadConfig({ NODE_ENV: 'development' }).auth.jwtSecret).toBe(DEVELOPMENT_JWT_SECRET);
       expect(loadConfig({ NODE_ENV: 'test' }).auth.jwtSecret).toBe(DEVELOPMENT_JWT_SECRET);

@@ -46,7 +46,15 @@ export interface AppConfig {
 /** Injection token for the validated configuration. */
 export const APP_CONFIG = Symbol('APP_CONFIG');
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+export interface LoadConfigOptions {
+  /**
+   * The service refuses to start in production without a real JWT secret. Tools that never
+   * check tokens (the migration CLI, db:stop) pass false, so running migrations does not need it.
+   */
+  requireProductionSecret?: boolean;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadConfigOptions = {}): AppConfig {
   const vars = parseEnvironment(env);
 
   if (vars.DATABASE_QUERY_TIMEOUT_MS <= vars.DATABASE_STATEMENT_TIMEOUT_MS) {
@@ -63,7 +71,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   }
 
   let jwtSecret = vars.AUTH_JWT_SECRET;
-  if (vars.NODE_ENV === 'production') {
+  if (vars.NODE_ENV === 'production' && options.requireProductionSecret !== false) {
     if (jwtSecret === undefined || jwtSecret === DEVELOPMENT_JWT_SECRET) {
       throw new ConfigurationError(
         'Invalid configuration: AUTH_JWT_SECRET must be set to a real secret (32+ characters) when NODE_ENV=production',

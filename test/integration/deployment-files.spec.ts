@@ -68,7 +68,11 @@ describe('docker-compose.yml', () => {
     expect(names.filter((variable) => !declared.has(variable))).toEqual([]);
   });
 
-  it.each(['api', 'migrate'])('requires AUTH_JWT_SECRET from the environment in production (%s)', (name) => {
+  it('does not give the JWT secret to the migrate service, which checks no tokens', () => {
+    expect(environmentValue(service('migrate'), 'AUTH_JWT_SECRET')).toBeUndefined();
+  });
+
+  it.each(['api'])('requires AUTH_JWT_SECRET from the environment in production (%s)', (name) => {
     expect(environmentValue(service(name), 'NODE_ENV')).toBe('production');
     expect(environmentValue(service(name), 'AUTH_JWT_SECRET')).toMatch(/^\$\{AUTH_JWT_SECRET:\?.+\}$/);
   });
