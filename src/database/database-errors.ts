@@ -1,4 +1,4 @@
-import { QueryFailedError } from 'typeorm';
+import { QueryFailedError, QueryRunnerAlreadyReleasedError } from 'typeorm';
 import {
   ConcurrencyConflictError,
   DatabaseUnavailableError,
@@ -45,6 +45,8 @@ export function sqlState(error: unknown): string | undefined {
 }
 
 export function isConnectionFailure(error: unknown): boolean {
+  // TypeORM releases a query runner whose connection emitted an error; the next query on it says so.
+  if (error instanceof QueryRunnerAlreadyReleasedError) return true;
   const source = error instanceof QueryFailedError ? (error.driverError as unknown) : error;
   if (!(source instanceof Error)) return false;
   const code = (source as { code?: unknown }).code;

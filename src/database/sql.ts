@@ -34,6 +34,19 @@ export function encodeCursor(position: KeysetPosition): string {
   return Buffer.from(JSON.stringify([position.at, position.id])).toString('base64url');
 }
 
+/** The exact shape of KeysetPosition.at as the repositories produce it (UTC, microseconds). */
+const POSITION_AT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
+
+/**
+ * A position timestamp PostgreSQL will accept: the format above and a real calendar date
+ * (Date.parse alone accepts "1" or rolls "02-30" over to March, which PostgreSQL refuses).
+ */
+function isPositionTimestamp(at: string): boolean {
+  if (!POSITION_AT.test(at)) return false;
+  const millis = Date.parse(at);
+  return !Number.isNaN(millis) && new Date(millis).toISOString().slice(0, 19) === at.slice(0, 19);
+}
+
 /** Returns undefined for a cursor this service did not produce. */
 export function decodeCursor(cursor: string): KeysetPosition | undefined {
   try {
@@ -43,7 +56,7 @@ export function decodeCursor(cursor: string): KeysetPosition | undefined {
       value.length === 2 &&
       typeof value[0] === 'string' &&
       typeof value[1] === 'string' &&
-      !Number.isNaN(Date.parse(value[0])) &&
+      isPositionTimestamp(value[0]) &&
       /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value[1])
     ) {
       return { at: value[0], id: value[1] };

@@ -162,6 +162,19 @@ describe('TransactionRunner', () => {
     expect(queryRunner.release).not.toHaveBeenCalled();
   });
 
+  it('should not send ROLLBACK on a connection that timed out client-side, and should destroy it', async () => {
+    const queryRunner = stubQueryRunner();
+    const readTimeout = new QueryFailedError('SELECT 1', [], new Error('Query read timeout'));
+
+    const failure = await createSut(queryRunner)
+      .run('test', () => Promise.reject(readTimeout))
+      .catch((error: unknown) => error);
+
+    expect(failure).toBeInstanceOf(DatabaseUnavailableError);
+    expect(queryRunner.rollbackTransaction).not.toHaveBeenCalled();
+    expect(queryRunner.releasePostgresConnection).toHaveBeenCalledWith(readTimeout);
+  });
+
   it('should translate a lock_timeout failure into LockTimeoutError', async () => {
     const queryRunner = stubQueryRunner();
     const lockFailure = new QueryFailedError('SELECT ... FOR UPDATE', [], Object.assign(new Error('canceling statement due to lock timeout'), { code: '55P03' }));

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { DataSource, type QueryRunner } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
-import { translateDatabaseError } from './database-errors';
+import { isConnectionFailure, translateDatabaseError } from './database-errors';
 
 /**
  * The one place where the service opens, commits, rolls back and releases a transaction.
@@ -44,7 +44,11 @@ export class TransactionRunner {
       await queryRunner.commitTransaction();
       return result;
     } catch (error) {
-      if (transactionStarted) {
+      if (transactionStarted && isConnectionFailure(error)) {
+        // The connection is gone or stuck (a client-side query timeout): a ROLLBACK sent on it
+        // would wait for another timeout. Closing it makes the server roll back instead.
+        connectionUnsafe = error;
+      } else if (transactionStarted) {
         try {
           await queryRunner.rollbackTransaction();
         } catch (rollbackError) {
