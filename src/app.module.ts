@@ -5,14 +5,17 @@ import { AuthGuard } from './auth/auth.guard';
 import { BookingsController } from './bookings/bookings.controller';
 import { BookingsRepository } from './bookings/bookings.repository';
 import { BookingsService } from './bookings/bookings.service';
-import { APP_CONFIG, type AppConfig } from './config/app-config';
+import type { AppConfig } from './config/app-config';
+import { ConfigModule } from './config/config.module';
 import { buildDataSourceOptions } from './database/data-source-options';
 import { TransactionRunner } from './database/transaction-runner';
 import { ProblemDetailsFilter } from './errors/problem-details.filter';
 import { HealthModule } from './health/health.module';
+import { LifecycleModule } from './lifecycle/lifecycle.module';
 import { MatchesController } from './matches/matches.controller';
 import { MatchesRepository } from './matches/matches.repository';
 import { MatchesService } from './matches/matches.service';
+import { RedisModule } from './redis/redis.module';
 
 export interface AppModuleOptions {
   config: AppConfig;
@@ -26,6 +29,9 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [
+        ConfigModule.register(config, databaseUrl),
+        LifecycleModule,
+        RedisModule,
         TypeOrmModule.forRoot({
           ...buildDataSourceOptions(config.database, databaseUrl, 'service'),
           // Fail fast at startup instead of TypeOrmModule's default of nine retries.
@@ -35,7 +41,6 @@ export class AppModule {
       ],
       controllers: [MatchesController, BookingsController],
       providers: [
-        { provide: APP_CONFIG, useValue: config },
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_FILTER, useClass: ProblemDetailsFilter },
         TransactionRunner,

@@ -4,6 +4,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { AppConfig } from './config/app-config';
 import { createValidationPipe } from './errors/request-validation';
 import { jsonBodyParsing, routeNotFound } from './http/body-parsing';
+import { GracefulShutdown } from './lifecycle/graceful-shutdown';
 
 export const API_PREFIX = 'api/v1';
 
@@ -15,6 +16,7 @@ export async function configureApp(app: NestExpressApplication, config: AppConfi
   app.disable('x-powered-by');
   // Behind a load balancer: take the client address from X-Forwarded-For.
   app.set('trust proxy', true);
+  app.use(app.get(GracefulShutdown).trackRequests);
   for (const handler of jsonBodyParsing(config.http.bodyLimitBytes)) app.use(handler);
   app.setGlobalPrefix(API_PREFIX, { exclude: ['health/live', 'health/ready'] });
   app.useGlobalPipes(createValidationPipe());

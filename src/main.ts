@@ -7,7 +7,7 @@ import { configureApp } from './app.setup';
 import { type AppConfig, loadConfig } from './config/app-config';
 import { ConfigurationError } from './config/environment';
 import { resolveDatabase, runPendingMigrations } from './database/database-setup';
-import { handleShutdownSignals } from './lifecycle/shutdown';
+import { GracefulShutdown } from './lifecycle/graceful-shutdown';
 
 const LOG_LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
 
@@ -39,7 +39,7 @@ async function bootstrap(): Promise<void> {
     await embedded?.stop();
     logger.log('Embedded PostgreSQL stopped');
   };
-  handleShutdownSignals(app, logger, embedded?.startedHere ? [stopEmbedded] : []);
+  app.get(GracefulShutdown).handleSignals(app, embedded?.startedHere ? [stopEmbedded] : []);
   await app.listen(config.http.port, config.http.host);
   logger.log(`Listening on http://${config.http.host}:${config.http.port} (API docs at /docs)`);
 }

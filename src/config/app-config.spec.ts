@@ -43,7 +43,9 @@ describe('loadConfig', () => {
       port: 54329,
       database: 'booking',
     });
-    expect(config.redisUrl).toBeUndefined();
+    expect(config.redis).toEqual({ url: undefined, commandTimeoutMs: 500 });
+    expect(config.health).toEqual({ checkTimeoutMs: 1000 });
+    expect(config.shutdown).toEqual({ readinessDelayMs: 5000, gracePeriodMs: 25_000 });
     expect(config.auth.jwtSecret).toBe(DEVELOPMENT_JWT_SECRET);
     expect(config.booking.maxSlotsPerBooking).toBe(10);
   });
@@ -98,9 +100,11 @@ describe('loadConfig', () => {
         connectionCheckIntervalMs: 0,
       },
       embeddedPostgres: { dataDir: '/tmp/pg-data', port: 55432, database: 'booking' },
-      redisUrl: 'rediss://cache:6380',
+      redis: { url: 'rediss://cache:6380', commandTimeoutMs: 500 },
       auth: { jwtSecret: REAL_SECRET },
       booking: { maxSlotsPerBooking: 4 },
+      health: { checkTimeoutMs: 1000 },
+      shutdown: { readinessDelayMs: 5000, gracePeriodMs: 25_000 },
     });
   });
 

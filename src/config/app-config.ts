@@ -38,8 +38,10 @@ export interface AppConfig {
   logLevel: 'fatal' | 'error' | 'warn' | 'log' | 'debug' | 'verbose';
   database: DatabaseConfig;
   embeddedPostgres: EmbeddedPostgresConfig;
-  redisUrl: string | undefined;
+  redis: { url: string | undefined; commandTimeoutMs: number };
   auth: { jwtSecret: string };
+  health: { checkTimeoutMs: number };
+  shutdown: { readinessDelayMs: number; gracePeriodMs: number };
   booking: { maxSlotsPerBooking: number };
 }
 
@@ -67,6 +69,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
   if (vars.DATABASE_LOCK_TIMEOUT_MS >= vars.DATABASE_STATEMENT_TIMEOUT_MS) {
     throw new ConfigurationError(
       `Invalid configuration: DATABASE_LOCK_TIMEOUT_MS (${vars.DATABASE_LOCK_TIMEOUT_MS}) must be less than DATABASE_STATEMENT_TIMEOUT_MS (${vars.DATABASE_STATEMENT_TIMEOUT_MS})`,
+    );
+  }
+
+  if (vars.SHUTDOWN_READINESS_DELAY_MS >= vars.SHUTDOWN_GRACE_PERIOD_MS && vars.SHUTDOWN_GRACE_PERIOD_MS > 0) {
+    throw new ConfigurationError(
+      `Invalid configuration: SHUTDOWN_READINESS_DELAY_MS (${vars.SHUTDOWN_READINESS_DELAY_MS}) must be less than SHUTDOWN_GRACE_PERIOD_MS (${vars.SHUTDOWN_GRACE_PERIOD_MS})`,
     );
   }
 
@@ -107,8 +115,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
       port: vars.EMBEDDED_POSTGRES_PORT,
       database: 'booking',
     },
-    redisUrl: vars.REDIS_URL,
+    redis: { url: vars.REDIS_URL, commandTimeoutMs: vars.REDIS_COMMAND_TIMEOUT_MS },
     auth: { jwtSecret },
+    health: { checkTimeoutMs: vars.HEALTH_CHECK_TIMEOUT_MS },
+    shutdown: { readinessDelayMs: vars.SHUTDOWN_READINESS_DELAY_MS, gracePeriodMs: vars.SHUTDOWN_GRACE_PERIOD_MS },
     booking: { maxSlotsPerBooking: vars.BOOKING_MAX_SLOTS },
   };
 }

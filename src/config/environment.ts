@@ -106,6 +106,18 @@ export class EnvironmentVariables {
 
   @toInt() @IsInt() @Min(1) @Max(10_000)
   BOOKING_MAX_SLOTS = 10;
+
+  @toInt() @IsInt() @Min(0) @Max(600_000)
+  SHUTDOWN_READINESS_DELAY_MS = 5_000;
+
+  @toInt() @IsInt() @Min(0) @Max(3_600_000)
+  SHUTDOWN_GRACE_PERIOD_MS = 25_000;
+
+  @toInt() @IsInt() @Min(10) @Max(60_000)
+  HEALTH_CHECK_TIMEOUT_MS = 1_000;
+
+  @toInt() @IsInt() @Min(10) @Max(60_000)
+  REDIS_COMMAND_TIMEOUT_MS = 500;
 }
 
 export class ConfigurationError extends Error {

@@ -1,18 +1,29 @@
-import { Controller, Get } from '@nestjs/common';
+import { Controller, Get, Inject } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
-import { HealthCheck, HealthCheckService, TypeOrmHealthIndicator } from '@nestjs/terminus';
+import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
+import type Redis from 'ioredis';
+import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { Public } from '../auth/auth.decorators';
-
-const DATABASE_PING_TIMEOUT_MS = 1_000;
+import { ShutdownState } from '../lifecycle/shutdown-state';
+import { REDIS_CLIENT } from '../redis/redis.module';
+import { DatabasePing } from './database-ping';
 
 @ApiTags('health')
 @Public()
 @Controller('health')
 export class HealthController {
+  private readonly timeoutMs: number;
+
   constructor(
     private readonly health: HealthCheckService,
-    private readonly database: TypeOrmHealthIndicator,
-  ) {}
+    private readonly indicators: HealthIndicatorService,
+    private readonly shutdown: ShutdownState,
+    private readonly database: DatabasePing,
+    @Inject(REDIS_CLIENT) private readonly redis: Redis | null,
+    @Inject(APP_CONFIG) config: Pick<AppConfig, 'health'>,
+  ) {
+    this.timeoutMs = config.health.checkTimeoutMs;
+  }
 
   @Get('live')
   @HealthCheck()
@@ -23,8 +34,31 @@ export class HealthController {
 
   @Get('ready')
   @HealthCheck()
-  @ApiOperation({ summary: 'Readiness: PostgreSQL answers a ping; 503 otherwise' })
+  @ApiOperation({
+    summary: 'Readiness: 503 while shutting down or when PostgreSQL does not answer; Redis down only degrades (still 200)',
+  })
   ready() {
-    return this.health.check([() => this.database.pingCheck('database').withTimeout(DATABASE_PING_TIMEOUT_MS)]);
+    return this.health.check([
+      () => {
+        const session = this.indicators.check('lifecycle');
+        return this.shutdown.isShuttingDown ? session.down({ message: 'shutting down' }) : session.up();
+      },
+      () =>
+        this.indicators
+          .check('database')
+          .attempt(() => this.database.ping())
+          .withTimeout(this.timeoutMs),
+      // Bookings do not need Redis: a Redis outage must not take every instance out of the load balancer.
+      async () => {
+        const session = this.indicators.check('redis');
+        if (!this.redis) return session.up({ mode: 'not configured (single instance)' });
+        try {
+          await this.redis.ping();
+          return session.up();
+        } catch (error) {
+          return session.degraded({ message: error instanceof Error ? error.message : String(error) });
+        }
+      },
+    ]);
   }
 }

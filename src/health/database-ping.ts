@@ -1,0 +1,71 @@
+import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { Client } from 'pg';
+import { APP_CONFIG, type AppConfig } from '../config/app-config';
+import { DATABASE_URL } from '../config/config.module';
+
+/**
+ * Pings PostgreSQL on a connection of its own, outside the request pool, so that readiness
+ * is not stuck behind requests queueing for a pooled connection. A failed or slow ping
+ * discards the connection; the next ping opens a new one.
+ */
+@Injectable()
+export class DatabasePing implements OnApplicationShutdown {
+  private readonly logger = new Logger(DatabasePing.name);
+  private client: Promise<Client> | undefined;
+  private readonly timeoutMs: number;
+
+  constructor(
+    @Inject(DATABASE_URL) private readonly url: string,
+    @Inject(APP_CONFIG) config: Pick<AppConfig, 'health'>,
+  ) {
+    this.timeoutMs = config.health.checkTimeoutMs;
+  }
+
+  async ping(): Promise<void> {
+    const client = await this.connection();
+    try {
+      await client.query('SELECT 1');
+    } catch (error) {
+      this.discard();
+      throw error;
+    }
+  }
+
+  onApplicationShutdown(): void {
+    this.discard();
+  }
+
+  private connection(): Promise<Client> {
+    this.client ??= this.connect();
+    return this.client;
+  }
+
+  private async connect(): Promise<Client> {
+    const client = new Client({
+      connectionString: this.url,
+      application_name: 'match-booking-health',
+      connectionTimeoutMillis: this.timeoutMs,
+      query_timeout: this.timeoutMs,
+      statement_timeout: this.timeoutMs,
+      keepAlive: true,
+    });
+    client.on('error', (error) => {
+      this.logger.warn(`Health-check connection lost: ${error.message}`);
+      this.discard();
+    });
+    try {
+      await client.connect();
+      return client;
+    } catch (error) {
+      this.client = undefined;
+      throw error;
+    }
+  }
+
+  private discard(): void {
+    const pending = this.client;
+    this.client = undefined;
+    // Ending a broken connection may fail too; there is nothing left to clean up then.
+    void pending?.then((client) => client.end()).catch(() => undefined);
+  }
+}
