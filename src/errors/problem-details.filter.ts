@@ -87,6 +87,16 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     if (error instanceof DatabaseUnavailableError) {
       return retryLater('database-unavailable', 'Service unavailable', 'The database is unavailable or overloaded; retry shortly', 2);
     }
+    if (error instanceof HttpException && isHealthCheckResult(error.getResponse())) {
+      // Terminus' failed check: keep its per-dependency details beside the problem fields.
+      const { status: checkStatus, info, error: failed, details } = error.getResponse() as HealthCheckBody;
+      return problem(error.getStatus(), 'not-ready', 'Not ready', 'One or more readiness checks failed', {
+        checkStatus,
+        info,
+        error: failed,
+        details,
+      });
+    }
     if (error instanceof HttpException) {
       const status = error.getStatus();
       const mapped = problem(status, undefined, httpTitle(status), httpDetail(error));
@@ -98,6 +108,17 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     }
     return problem(HttpStatus.INTERNAL_SERVER_ERROR, undefined, 'Internal Server Error', 'An unexpected error occurred; it has been logged');
   }
+}
+
+interface HealthCheckBody {
+  status: string;
+  info?: unknown;
+  error?: unknown;
+  details: unknown;
+}
+
+function isHealthCheckResult(body: unknown): body is HealthCheckBody {
+  return typeof body === 'object' && body !== null && 'details' in body && 'status' in body;
 }
 
 function problem(

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtemp } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../src/config/app-config';
 import { runPendingMigrations } from '../../src/database/database-setup';
 import { startEmbeddedPostgres } from '../../src/database/embedded-postgres';
+import { freePort } from './ports';
 import { databaseUrl, runDatabasePrefix, withServerClient } from './test-database';
 
 const quiet = { log: () => undefined };
@@ -35,15 +35,4 @@ export default async function globalSetup(): Promise<void> {
   const templateUrl = databaseUrl(server, template);
   await runPendingMigrations(loadConfig({ NODE_ENV: 'test', DATABASE_URL: templateUrl }), templateUrl, quiet);
   process.env.TEST_TEMPLATE_DATABASE = template;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
 }

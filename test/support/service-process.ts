@@ -1,0 +1,58 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { freePort } from './ports';
+
+const MAIN = path.resolve(__dirname, '..', '..', 'dist', 'src', 'main.js');
+
+export interface ServiceProcess {
+  port: number;
+  baseUrl: string;
+  child: ChildProcess;
+  /** Everything the process printed so far. */
+  output(): string;
+  /** Resolves when the process exits. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/**
+ * Starts the built service (dist/, made by `npm run build`, which `npm test` runs first) as a
+ * child process, the way it runs in production, and waits until /health/ready answers 200.
+ * `env` is its whole configuration on top of NODE_ENV=test and a free PORT.
+ */
+export async function startServiceProcess(env: Record<string, string>, readyTimeoutMs = 30_000): Promise<ServiceProcess> {
+  if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run "npm run build" first (npm test does)`);
+  const port = await freePort();
+  const child = spawn(process.execPath, [MAIN], {
+    env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', HOST: '127.0.0.1', PORT: String(port), ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  const service: ServiceProcess = { port, baseUrl: `http://127.0.0.1:${port}`, child, output: () => output, exited };
+
+  const deadline = Date.now() + readyTimeoutMs;
+  let exitedEarly = false;
+  void exited.then(() => (exitedEarly = true));
+  while (Date.now() < deadline && !exitedEarly) {
+    try {
+      const response = await fetch(`${service.baseUrl}/health/ready`, { signal: AbortSignal.timeout(1_000) });
+      if (response.status === 200) return service;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  child.kill('SIGKILL');
+  throw new Error(`The service did not become ready on port ${port}:\n${output}`);
+}
+
+/** Kills the process if it still runs and waits for it to exit. */
+export async function stopServiceProcess(service: ServiceProcess): Promise<void> {
+  if (service.child.exitCode === null && service.child.signalCode === null) service.child.kill('SIGKILL');
+  await service.exited;
+}
