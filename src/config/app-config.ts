@@ -18,6 +18,8 @@ export interface DatabaseConfig {
   queryTimeoutMs: number;
   lockTimeoutMs: number;
   idleInTransactionTimeoutMs: number;
+  /** Reruns of a transaction after a deadlock or serialization failure. */
+  conflictRetries: number;
   keepAliveInitialDelayMs: number;
   tcpKeepalivesIdleS: number;
   tcpKeepalivesIntervalS: number;
@@ -102,6 +104,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
       queryTimeoutMs: vars.DATABASE_QUERY_TIMEOUT_MS,
       lockTimeoutMs: vars.DATABASE_LOCK_TIMEOUT_MS,
       idleInTransactionTimeoutMs: vars.DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+      conflictRetries: vars.DATABASE_CONFLICT_RETRIES,
       keepAliveInitialDelayMs: vars.DATABASE_KEEPALIVE_INITIAL_DELAY_MS,
       tcpKeepalivesIdleS: vars.DATABASE_TCP_KEEPALIVES_IDLE_S,
       tcpKeepalivesIntervalS: vars.DATABASE_TCP_KEEPALIVES_INTERVAL_S,

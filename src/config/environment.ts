@@ -74,6 +74,9 @@ export class EnvironmentVariables {
   @toInt() @IsInt() @Min(100) @Max(3_600_000)
   DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS = 5_000;
 
+  @toInt() @IsInt() @Min(0) @Max(20)
+  DATABASE_CONFLICT_RETRIES = 3;
+
   @toInt() @IsInt() @Min(0) @Max(3_600_000)
   DATABASE_KEEPALIVE_INITIAL_DELAY_MS = 10_000;
 

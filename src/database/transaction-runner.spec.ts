@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { QueryFailedError, type DataSource, type QueryRunner } from 'typeorm';
-import { DatabaseUnavailableError, LockTimeoutError } from '../errors/domain-errors';
+import { ConcurrencyConflictError, DatabaseUnavailableError, LockTimeoutError } from '../errors/domain-errors';
 import { TransactionRunner } from './transaction-runner';
 
 /**
@@ -37,7 +37,7 @@ function stubQueryRunner(): QueryRunnerStub {
 
 function createSut(queryRunner: QueryRunnerStub): TransactionRunner {
   const dataSource = { createQueryRunner: () => queryRunner as unknown as QueryRunner } as unknown as DataSource;
-  return new TransactionRunner(dataSource, { database: { lockTimeoutMs: 1500 } } as never);
+  return new TransactionRunner(dataSource, { database: { lockTimeoutMs: 1500, conflictRetries: 2 } } as never);
 }
 
 describe('TransactionRunner', () => {
@@ -173,6 +173,30 @@ describe('TransactionRunner', () => {
     expect(failure).toBeInstanceOf(DatabaseUnavailableError);
     expect(queryRunner.rollbackTransaction).not.toHaveBeenCalled();
     expect(queryRunner.releasePostgresConnection).toHaveBeenCalledWith(readTimeout);
+  });
+
+  it('should run the work again after a deadlock, and succeed when a retry does', async () => {
+    const queryRunner = stubQueryRunner();
+    const deadlock = new QueryFailedError('UPDATE', [], Object.assign(new Error('deadlock detected'), { code: '40P01' }));
+    const work = jest.fn().mockRejectedValueOnce(deadlock).mockResolvedValueOnce('done');
+    jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+
+    await expect(createSut(queryRunner).run('test', work)).resolves.toBe('done');
+
+    expect(work).toHaveBeenCalledTimes(2);
+    expect(queryRunner.rollbackTransaction).toHaveBeenCalledTimes(1);
+    expect(queryRunner.commitTransaction).toHaveBeenCalledTimes(1);
+  });
+
+  it('should give up with ConcurrencyConflictError after the configured number of retries', async () => {
+    const queryRunner = stubQueryRunner();
+    const serialization = new QueryFailedError('UPDATE', [], Object.assign(new Error('could not serialize'), { code: '40001' }));
+    const work = jest.fn().mockRejectedValue(serialization);
+    jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+
+    await expect(createSut(queryRunner).run('test', work)).rejects.toBeInstanceOf(ConcurrencyConflictError);
+
+    expect(work).toHaveBeenCalledTimes(3); // the first run and 2 retries
   });
 
   it('should translate a lock_timeout failure into LockTimeoutError', async () => {

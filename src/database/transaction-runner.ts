@@ -2,7 +2,10 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { DataSource, type QueryRunner } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { destroyConnection } from './connection-release';
+import { ConcurrencyConflictError } from '../errors/domain-errors';
 import { isConnectionFailure, translateDatabaseError } from './database-errors';
+
+const CONFLICT_BACKOFF_BASE_MS = 20;
 
 /**
  * The one place where the service opens, commits, rolls back and releases a transaction.
@@ -12,20 +15,37 @@ import { isConnectionFailure, translateDatabaseError } from './database-errors';
 export class TransactionRunner {
   private readonly logger = new Logger(TransactionRunner.name);
   private readonly lockTimeoutMs: number;
+  private readonly conflictRetries: number;
 
   constructor(
     private readonly dataSource: DataSource,
     @Inject(APP_CONFIG) config: Pick<AppConfig, 'database'>,
   ) {
     this.lockTimeoutMs = config.database.lockTimeoutMs;
+    this.conflictRetries = config.database.conflictRetries;
   }
 
   /**
    * Runs `work` inside a transaction on a connection of its own, with lock waits bounded by
-   * the configured lock_timeout. Database failures that a client can retry are translated to
-   * domain errors (LockTimeoutError, DatabaseUnavailableError, ...).
+   * the configured lock_timeout. A deadlock or serialization failure rolls the whole
+   * transaction back, so `work` is run again, a bounded number of times with jittered
+   * backoff, before ConcurrencyConflictError. Database failures that a client can retry are
+   * translated to domain errors (LockTimeoutError, DatabaseUnavailableError, ...).
    */
   async run<T>(name: string, work: (queryRunner: QueryRunner) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await this.runOnce(name, work);
+      } catch (error) {
+        if (!(error instanceof ConcurrencyConflictError) || attempt > this.conflictRetries) throw error;
+        const delayMs = Math.random() * CONFLICT_BACKOFF_BASE_MS * 2 ** (attempt - 1);
+        this.logger.warn(`Transaction "${name}" hit ${describe(error.cause)}; retry ${attempt} of ${this.conflictRetries} in ${Math.round(delayMs)} ms`);
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+      }
+    }
+  }
+
+  private async runOnce<T>(name: string, work: (queryRunner: QueryRunner) => Promise<T>): Promise<T> {
     const queryRunner = this.dataSource.createQueryRunner();
     let transactionStarted = false;
     let connectionUnsafe: unknown;
