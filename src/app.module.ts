@@ -1,4 +1,6 @@
 import { type DynamicModule, Module } from '@nestjs/common';
+import { LoggerModule } from 'nestjs-pino';
+import type { DestinationStream, Logger as PinoLogger } from 'pino';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AuthGuard } from './auth/auth.guard';
@@ -15,21 +17,34 @@ import { LifecycleModule } from './lifecycle/lifecycle.module';
 import { MatchesController } from './matches/matches.controller';
 import { MatchesRepository } from './matches/matches.repository';
 import { MatchesService } from './matches/matches.service';
+import { ROOT_LOGGER } from './observability/logging';
+import { MetricsController } from './observability/metrics.controller';
+import { ObservabilityModule } from './observability/observability.module';
 import { RedisModule } from './redis/redis.module';
 
 export interface AppModuleOptions {
   config: AppConfig;
   /** The database to serve from: DATABASE_URL, or the embedded server's URL. */
   databaseUrl: string;
+  rootLogger?: PinoLogger;
+  /** Tests capture the logs here. */
+  logDestination?: DestinationStream;
 }
 
 @Module({})
 export class AppModule {
-  static register({ config, databaseUrl }: AppModuleOptions): DynamicModule {
+  static register({ config, databaseUrl, rootLogger, logDestination }: AppModuleOptions): DynamicModule {
     return {
       module: AppModule,
       imports: [
         ConfigModule.register(config, databaseUrl),
+        ObservabilityModule.register({ rootLogger, logDestination }),
+        LoggerModule.forRootAsync({
+          inject: [ROOT_LOGGER],
+          // The request-logging middleware is installed first of all in app.setup.ts; Nest's
+          // logger writes through the same pino instance, with the request id of the request at hand.
+          useFactory: (logger: PinoLogger) => ({ pinoHttp: { logger }, useExisting: true as const }),
+        }),
         LifecycleModule,
         RedisModule,
         TypeOrmModule.forRoot({
@@ -39,7 +54,7 @@ export class AppModule {
         }),
         HealthModule,
       ],
-      controllers: [MatchesController, BookingsController],
+      controllers: [MatchesController, BookingsController, ...(config.metrics.port === undefined ? [MetricsController] : [])],
       providers: [
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_FILTER, useClass: ProblemDetailsFilter },

@@ -5,6 +5,10 @@ import type { AppConfig } from './config/app-config';
 import { createValidationPipe } from './errors/request-validation';
 import { jsonBodyParsing, routeNotFound } from './http/body-parsing';
 import { GracefulShutdown } from './lifecycle/graceful-shutdown';
+import { httpMetrics } from './observability/http-metrics';
+import { requestLogging, ROOT_LOGGER } from './observability/logging';
+import { Metrics } from './observability/metrics';
+import type { Logger as PinoLogger } from 'pino';
 
 export const API_PREFIX = 'api/v1';
 
@@ -16,9 +20,11 @@ export async function configureApp(app: NestExpressApplication, config: AppConfi
   app.disable('x-powered-by');
   // Behind a load balancer: take the client address from X-Forwarded-For.
   app.set('trust proxy', true);
+  app.use(requestLogging(app.get<PinoLogger>(ROOT_LOGGER)));
+  app.use(httpMetrics(app.get(Metrics)));
   app.use(app.get(GracefulShutdown).trackRequests);
   for (const handler of jsonBodyParsing(config.http.bodyLimitBytes)) app.use(handler);
-  app.setGlobalPrefix(API_PREFIX, { exclude: ['health/live', 'health/ready'] });
+  app.setGlobalPrefix(API_PREFIX, { exclude: ['health/live', 'health/ready', 'metrics'] });
   app.useGlobalPipes(createValidationPipe());
   setUpApiDocs(app);
   await app.init();

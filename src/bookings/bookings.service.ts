@@ -4,10 +4,14 @@ import { type KeysetPosition, type Page, toPage } from '../database/sql';
 import { TransactionRunner } from '../database/transaction-runner';
 import {
   BookingNotFoundError,
+  ConcurrencyConflictError,
+  DatabaseUnavailableError,
   InsufficientSlotsError,
   InvalidInputError,
+  LockTimeoutError,
   MatchNotFoundError,
 } from '../errors/domain-errors';
+import { type BookingOutcome, Metrics } from '../observability/metrics';
 import { MatchesRepository } from '../matches/matches.repository';
 import type { BookingStatus } from './booking.entity';
 import type { Booking, Caller } from './booking';
@@ -29,6 +33,7 @@ export class BookingsService {
     private readonly matches: MatchesRepository,
     private readonly transactions: TransactionRunner,
     @Inject(APP_CONFIG) config: Pick<AppConfig, 'booking'>,
+    private readonly metrics: Metrics,
   ) {
     this.maxSlotsPerBooking = config.booking.maxSlotsPerBooking;
   }
@@ -42,13 +47,24 @@ export class BookingsService {
     if (slots > this.maxSlotsPerBooking) {
       throw new InvalidInputError('slots', `slots must not be greater than ${this.maxSlotsPerBooking}`);
     }
-    return this.transactions.run('book-slots', async (queryRunner) => {
-      const match = await this.matches.lockById(queryRunner, matchId);
-      if (!match) throw new MatchNotFoundError(matchId);
-      const availableSlots = match.capacity - match.bookedSlots;
-      if (availableSlots < slots) throw new InsufficientSlotsError(matchId, slots, availableSlots);
-      return this.bookings.insertConfirmed(queryRunner, { matchId, customerId: caller.customerId, slots });
-    });
+    try {
+      const booking = await this.transactions.run(
+        'book-slots',
+        async (queryRunner) => {
+          const match = await this.matches.lockById(queryRunner, matchId, 'book-slots');
+          if (!match) throw new MatchNotFoundError(matchId);
+          const availableSlots = match.capacity - match.bookedSlots;
+          if (availableSlots < slots) throw new InsufficientSlotsError(matchId, slots, availableSlots);
+          return this.bookings.insertConfirmed(queryRunner, { matchId, customerId: caller.customerId, slots });
+        },
+        { onRetry: () => this.metrics.bookingOutcomes.inc({ outcome: 'retried' }) },
+      );
+      this.metrics.bookingOutcomes.inc({ outcome: 'confirmed' });
+      return booking;
+    } catch (error) {
+      this.metrics.bookingOutcomes.inc({ outcome: bookingFailureOutcome(error) });
+      throw error;
+    }
   }
 
   /** Idempotent: cancelling a cancelled booking answers it as it is and gives nothing back twice. */
@@ -57,7 +73,7 @@ export class BookingsService {
     if (booking.status === 'cancelled') return booking;
     return this.transactions.run('cancel-booking', async (queryRunner) => {
       // Lock order everywhere: the match row first, then its bookings.
-      await this.matches.lockById(queryRunner, booking.matchId);
+      await this.matches.lockById(queryRunner, booking.matchId, 'cancel-booking');
       const cancelled = await this.bookings.cancelConfirmed(queryRunner, bookingId, booking.matchId);
       if (cancelled) return cancelled;
       // Cancelled by a concurrent request between our read and the lock: answer its result.
@@ -84,4 +100,12 @@ export class BookingsService {
     });
     return toPage(rows, query.limit, (row) => row.booking);
   }
+}
+
+function bookingFailureOutcome(error: unknown): BookingOutcome {
+  if (error instanceof InsufficientSlotsError) return 'insufficient_slots';
+  if (error instanceof MatchNotFoundError) return 'match_not_found';
+  if (error instanceof LockTimeoutError) return 'lock_timeout';
+  if (error instanceof DatabaseUnavailableError || error instanceof ConcurrencyConflictError) return 'unavailable';
+  return 'failed';
 }

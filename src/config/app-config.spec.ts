@@ -32,6 +32,7 @@ describe('loadConfig', () => {
       lockTimeoutMs: 3_000,
       idleInTransactionTimeoutMs: 5_000,
       conflictRetries: 3,
+      slowTransactionMs: 5000,
       keepAliveInitialDelayMs: 10_000,
       tcpKeepalivesIdleS: 30,
       tcpKeepalivesIntervalS: 10,
@@ -47,6 +48,8 @@ describe('loadConfig', () => {
     expect(config.redis).toEqual({ url: undefined, commandTimeoutMs: 500 });
     expect(config.health).toEqual({ checkTimeoutMs: 1000 });
     expect(config.shutdown).toEqual({ readinessDelayMs: 5000, gracePeriodMs: 25_000 });
+    expect(config.metrics).toEqual({ token: undefined, port: undefined });
+    expect(config.reconciliation).toEqual({ intervalMs: 60_000 });
     expect(config.auth.jwtSecret).toBe(DEVELOPMENT_JWT_SECRET);
     expect(config.booking.maxSlotsPerBooking).toBe(10);
   });
@@ -68,6 +71,10 @@ describe('loadConfig', () => {
       DATABASE_LOCK_TIMEOUT_MS: '500',
       DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: '6000',
       DATABASE_CONFLICT_RETRIES: '5',
+      DATABASE_SLOW_TRANSACTION_MS: '250',
+      RECONCILE_INTERVAL_MS: '0',
+      METRICS_TOKEN: 'a-metrics-token-16+',
+      METRICS_PORT: '9464',
       DATABASE_KEEPALIVE_INITIAL_DELAY_MS: '0',
       DATABASE_TCP_KEEPALIVES_IDLE_S: '15',
       DATABASE_TCP_KEEPALIVES_INTERVAL_S: '5',
@@ -95,6 +102,7 @@ describe('loadConfig', () => {
         lockTimeoutMs: 500,
         idleInTransactionTimeoutMs: 6000,
         conflictRetries: 5,
+        slowTransactionMs: 250,
         keepAliveInitialDelayMs: 0,
         tcpKeepalivesIdleS: 15,
         tcpKeepalivesIntervalS: 5,
@@ -108,6 +116,8 @@ describe('loadConfig', () => {
       booking: { maxSlotsPerBooking: 4 },
       health: { checkTimeoutMs: 1000 },
       shutdown: { readinessDelayMs: 5000, gracePeriodMs: 25_000 },
+      metrics: { token: 'a-metrics-token-16+', port: 9464 },
+      reconciliation: { intervalMs: 0 },
     });
   });
 

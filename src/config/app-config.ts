@@ -18,6 +18,8 @@ export interface DatabaseConfig {
   queryTimeoutMs: number;
   lockTimeoutMs: number;
   idleInTransactionTimeoutMs: number;
+  /** Transactions longer than this are counted and logged as slow. */
+  slowTransactionMs: number;
   /** Reruns of a transaction after a deadlock or serialization failure. */
   conflictRetries: number;
   keepAliveInitialDelayMs: number;
@@ -44,6 +46,9 @@ export interface AppConfig {
   auth: { jwtSecret: string };
   health: { checkTimeoutMs: number };
   shutdown: { readinessDelayMs: number; gracePeriodMs: number };
+  /** METRICS_PORT set: /metrics is served there, not on the API port. */
+  metrics: { token: string | undefined; port: number | undefined };
+  reconciliation: { intervalMs: number };
   booking: { maxSlotsPerBooking: number };
 }
 
@@ -105,6 +110,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
       lockTimeoutMs: vars.DATABASE_LOCK_TIMEOUT_MS,
       idleInTransactionTimeoutMs: vars.DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS,
       conflictRetries: vars.DATABASE_CONFLICT_RETRIES,
+      slowTransactionMs: vars.DATABASE_SLOW_TRANSACTION_MS,
       keepAliveInitialDelayMs: vars.DATABASE_KEEPALIVE_INITIAL_DELAY_MS,
       tcpKeepalivesIdleS: vars.DATABASE_TCP_KEEPALIVES_IDLE_S,
       tcpKeepalivesIntervalS: vars.DATABASE_TCP_KEEPALIVES_INTERVAL_S,
@@ -122,6 +128,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
     auth: { jwtSecret },
     health: { checkTimeoutMs: vars.HEALTH_CHECK_TIMEOUT_MS },
     shutdown: { readinessDelayMs: vars.SHUTDOWN_READINESS_DELAY_MS, gracePeriodMs: vars.SHUTDOWN_GRACE_PERIOD_MS },
+    metrics: { token: vars.METRICS_TOKEN, port: vars.METRICS_PORT },
+    reconciliation: { intervalMs: vars.RECONCILE_INTERVAL_MS },
     booking: { maxSlotsPerBooking: vars.BOOKING_MAX_SLOTS },
   };
 }

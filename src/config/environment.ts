@@ -121,6 +121,18 @@ export class EnvironmentVariables {
 
   @toInt() @IsInt() @Min(10) @Max(60_000)
   REDIS_COMMAND_TIMEOUT_MS = 500;
+
+  @toInt() @IsInt() @Min(1) @Max(3_600_000)
+  DATABASE_SLOW_TRANSACTION_MS = 5_000;
+
+  @toInt() @IsInt() @Min(0) @Max(86_400_000)
+  RECONCILE_INTERVAL_MS = 60_000;
+
+  @IsOptional() @IsString() @MinLength(16, { message: 'METRICS_TOKEN must be at least 16 characters long' })
+  METRICS_TOKEN?: string = undefined;
+
+  @IsOptional() @toInt() @IsInt() @Min(1) @Max(65535)
+  METRICS_PORT?: number = undefined;
 }
 
 export class ConfigurationError extends Error {

@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { QueryFailedError, type DataSource, type QueryRunner } from 'typeorm';
 import { ConcurrencyConflictError, DatabaseUnavailableError, LockTimeoutError } from '../errors/domain-errors';
+import { Metrics } from '../observability/metrics';
 import { TransactionRunner } from './transaction-runner';
 
 /**
@@ -37,7 +38,7 @@ function stubQueryRunner(): QueryRunnerStub {
 
 function createSut(queryRunner: QueryRunnerStub): TransactionRunner {
   const dataSource = { createQueryRunner: () => queryRunner as unknown as QueryRunner } as unknown as DataSource;
-  return new TransactionRunner(dataSource, { database: { lockTimeoutMs: 1500, conflictRetries: 2 } } as never);
+  return new TransactionRunner(dataSource, { database: { lockTimeoutMs: 1500, conflictRetries: 2, slowTransactionMs: 5000 } } as never, new Metrics());
 }
 
 describe('TransactionRunner', () => {

@@ -3,9 +3,15 @@ import { DataSource, type QueryRunner } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { destroyConnection } from './connection-release';
 import { ConcurrencyConflictError } from '../errors/domain-errors';
-import { isConnectionFailure, translateDatabaseError } from './database-errors';
+import { Metrics } from '../observability/metrics';
+import { isConnectionFailure, PG_ERROR, sqlState, translateDatabaseError } from './database-errors';
 
 const CONFLICT_BACKOFF_BASE_MS = 20;
+
+export interface RunOptions {
+  /** Called before each rerun after a deadlock or serialization failure (e.g. to count it). */
+  onRetry?: () => void;
+}
 
 /**
  * The one place where the service opens, commits, rolls back and releases a transaction.
@@ -17,12 +23,16 @@ export class TransactionRunner {
   private readonly lockTimeoutMs: number;
   private readonly conflictRetries: number;
 
+  private readonly slowTransactionMs: number;
+
   constructor(
     private readonly dataSource: DataSource,
     @Inject(APP_CONFIG) config: Pick<AppConfig, 'database'>,
+    private readonly metrics: Metrics,
   ) {
     this.lockTimeoutMs = config.database.lockTimeoutMs;
     this.conflictRetries = config.database.conflictRetries;
+    this.slowTransactionMs = config.database.slowTransactionMs;
   }
 
   /**
@@ -32,12 +42,14 @@ export class TransactionRunner {
    * backoff, before ConcurrencyConflictError. Database failures that a client can retry are
    * translated to domain errors (LockTimeoutError, DatabaseUnavailableError, ...).
    */
-  async run<T>(name: string, work: (queryRunner: QueryRunner) => Promise<T>): Promise<T> {
+  async run<T>(name: string, work: (queryRunner: QueryRunner) => Promise<T>, options: RunOptions = {}): Promise<T> {
     for (let attempt = 1; ; attempt += 1) {
       try {
         return await this.runOnce(name, work);
       } catch (error) {
         if (!(error instanceof ConcurrencyConflictError) || attempt > this.conflictRetries) throw error;
+        this.metrics.transactionRetries.inc({ transaction: name, reason: sqlState(error.cause) === PG_ERROR.deadlockDetected ? 'deadlock' : 'serialization' });
+        options.onRetry?.();
         const delayMs = Math.random() * CONFLICT_BACKOFF_BASE_MS * 2 ** (attempt - 1);
         this.logger.warn(`Transaction "${name}" hit ${describe(error.cause)}; retry ${attempt} of ${this.conflictRetries} in ${Math.round(delayMs)} ms`);
         await new Promise((resolve) => setTimeout(resolve, delayMs));
@@ -49,6 +61,8 @@ export class TransactionRunner {
     const queryRunner = this.dataSource.createQueryRunner();
     let transactionStarted = false;
     let connectionUnsafe: unknown;
+    let startedAt = 0;
+    let result: 'committed' | 'rolled_back' = 'rolled_back';
     try {
       await queryRunner.connect();
       try {
@@ -59,11 +73,13 @@ export class TransactionRunner {
         throw error;
       }
       transactionStarted = true;
+      startedAt = performance.now();
       // An integer validated at startup, so it is safe to inline (SET takes no parameters).
       await queryRunner.query(`SET LOCAL lock_timeout = ${this.lockTimeoutMs}`);
-      const result = await work(queryRunner);
+      const value = await work(queryRunner);
       await queryRunner.commitTransaction();
-      return result;
+      result = 'committed';
+      return value;
     } catch (error) {
       if (transactionStarted && isConnectionFailure(error)) {
         // The connection is gone or stuck (a client-side query timeout): a ROLLBACK sent on it
@@ -82,7 +98,16 @@ export class TransactionRunner {
       }
       throw translateDatabaseError(error);
     } finally {
+      if (transactionStarted) this.observeDuration(name, result, performance.now() - startedAt);
       await this.release(name, queryRunner, connectionUnsafe);
+    }
+  }
+
+  private observeDuration(name: string, result: 'committed' | 'rolled_back', durationMs: number): void {
+    this.metrics.transactionDuration.observe({ transaction: name, result }, durationMs / 1000);
+    if (durationMs > this.slowTransactionMs) {
+      this.metrics.slowTransactions.inc({ transaction: name });
+      this.logger.warn(`Slow transaction "${name}": ${Math.round(durationMs)} ms (${result}); row locks were held all along`);
     }
   }
 
@@ -95,6 +120,7 @@ export class TransactionRunner {
         await queryRunner.release();
       }
     } catch (releaseError) {
+      this.metrics.releaseFailures.inc({ transaction: name });
       this.logger.error(
         `Releasing the connection of transaction "${name}" failed`,
         releaseError instanceof Error ? releaseError.stack : String(releaseError),

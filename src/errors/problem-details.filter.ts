@@ -44,7 +44,13 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       response.end();
       return;
     }
-    sendProblem(response, { ...mapped.problem, instance: request.originalUrl }, mapped.headers);
+    // The request id (X-Request-Id) ties the answer to the log lines of the request.
+    const requestId = (request as Request & { id?: unknown }).id;
+    sendProblem(
+      response,
+      { ...mapped.problem, instance: request.originalUrl, ...(typeof requestId === 'string' && { requestId }) },
+      mapped.headers,
+    );
   }
 
   private map(error: unknown, request: Request): Mapped {

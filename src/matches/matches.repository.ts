@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type QueryRunner } from 'typeorm';
 import { type KeysetPosition, queryRows } from '../database/sql';
+import { Metrics } from '../observability/metrics';
 import type { Match } from './match';
 
 interface MatchRow {
@@ -33,7 +34,10 @@ export interface MatchChanges {
 /** Every SQL statement about matches. */
 @Injectable()
 export class MatchesRepository {
-  constructor(private readonly dataSource: DataSource) {}
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly metrics: Metrics,
+  ) {}
 
   async insert(match: { title: string; startsAt: Date; capacity: number }): Promise<Match> {
     const [row] = await queryRows<MatchRow>(
@@ -75,10 +79,18 @@ export class MatchesRepository {
     return rows.map((row) => ({ match: toMatch(row), position: { at: row.position_at, id: row.id } }));
   }
 
-  /** Locks the match row until the transaction ends; every change of its counters starts here. */
-  async lockById(queryRunner: QueryRunner, id: string): Promise<Match | undefined> {
-    const [row] = await queryRows<MatchRow>(queryRunner, `SELECT ${MATCH_COLUMNS} FROM matches WHERE id = $1 FOR UPDATE`, [id]);
-    return row && toMatch(row);
+  /**
+   * Locks the match row until the transaction ends; every change of its counters starts here.
+   * The time this takes is nearly all lock wait, and is recorded as such.
+   */
+  async lockById(queryRunner: QueryRunner, id: string, transaction: string): Promise<Match | undefined> {
+    const stopTimer = this.metrics.rowLockWait.startTimer({ transaction });
+    try {
+      const [row] = await queryRows<MatchRow>(queryRunner, `SELECT ${MATCH_COLUMNS} FROM matches WHERE id = $1 FOR UPDATE`, [id]);
+      return row && toMatch(row);
+    } finally {
+      stopTimer();
+    }
   }
 
   /** Call with the row locked (lockById). */

@@ -37,7 +37,7 @@ export class MatchesService {
   /** A capacity change locks the match row, so it cannot race a booking into overbooking. */
   async update(id: string, changes: MatchChanges): Promise<MatchView> {
     return this.transactions.run('update-match', async (queryRunner) => {
-      const match = await this.matches.lockById(queryRunner, id);
+      const match = await this.matches.lockById(queryRunner, id, 'update-match');
       if (!match) throw new MatchNotFoundError(id);
       if (changes.capacity !== undefined && changes.capacity < match.bookedSlots) {
         throw new CapacityBelowBookedError(id, changes.capacity, match.bookedSlots);

@@ -1,6 +1,8 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Test } from '@nestjs/testing';
 import type { Server } from 'node:http';
+import { Logger as NestPinoLogger } from 'nestjs-pino';
+import type { DestinationStream } from 'pino';
 import { DataSource } from 'typeorm';
 import { AppModule } from '../../src/app.module';
 import { configureApp } from '../../src/app.setup';
@@ -23,16 +25,16 @@ export interface TestApp {
  * The real application (same module, same HTTP setup as main.ts) on a fresh database of its
  * own. `env` overrides configuration the way an operator would, e.g. { DATABASE_POOL_MAX: '2' }.
  */
-export async function startTestApp(env: NodeJS.ProcessEnv = {}): Promise<TestApp> {
+export async function startTestApp(env: NodeJS.ProcessEnv = {}, options: { logDestination?: DestinationStream } = {}): Promise<TestApp> {
   const databaseUrl = await createTestDatabase();
-  const config = loadConfig({ NODE_ENV: 'test', ...env, DATABASE_URL: databaseUrl });
+  // Quiet unless TEST_LOGS is set or the test captures the logs itself.
+  const logLevel = process.env.TEST_LOGS || options.logDestination ? 'debug' : 'fatal';
+  const config = loadConfig({ NODE_ENV: 'test', LOG_LEVEL: logLevel, ...env, DATABASE_URL: databaseUrl });
   const moduleRef = await Test.createTestingModule({
-    imports: [AppModule.register({ config, databaseUrl })],
+    imports: [AppModule.register({ config, databaseUrl, logDestination: options.logDestination })],
   }).compile();
-  const app = moduleRef.createNestApplication<NestExpressApplication>({
-    bodyParser: false,
-    logger: process.env.TEST_LOGS ? undefined : false,
-  });
+  const app = moduleRef.createNestApplication<NestExpressApplication>({ bodyParser: false, bufferLogs: true });
+  app.useLogger(app.get(NestPinoLogger));
   await configureApp(app, config);
   await app.listen(0, '127.0.0.1');
   return {

@@ -1,0 +1,128 @@
+import { Injectable } from '@nestjs/common';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export const PROMETHEUS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;
+
+export type BookingOutcome = 'confirmed' | 'insufficient_slots' | 'match_not_found' | 'lock_timeout' | 'retried' | 'unavailable' | 'failed';
+
+/**
+ * Every Prometheus metric of the service, on a registry of its own (so several application
+ * instances in one process, as in tests, do not collide).
+ */
+@Injectable()
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly httpRequestDuration = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'HTTP request duration by route template and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+
+  readonly bookingOutcomes = new Counter({
+    name: 'booking_outcomes_total',
+    help: 'Booking requests by outcome (retried counts reruns after a deadlock or serialization failure)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly transactionDuration = new Histogram({
+    name: 'db_transaction_duration_seconds',
+    help: 'Duration of database transactions, from BEGIN to COMMIT or ROLLBACK',
+    labelNames: ['transaction', 'result'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+
+  readonly slowTransactions = new Counter({
+    name: 'db_slow_transactions_total',
+    help: 'Transactions that took longer than DATABASE_SLOW_TRANSACTION_MS',
+    labelNames: ['transaction'] as const,
+    registers: [this.registry],
+  });
+
+  readonly rowLockWait = new Histogram({
+    name: 'db_row_lock_wait_seconds',
+    help: 'Time spent acquiring a match row lock (SELECT ... FOR UPDATE)',
+    labelNames: ['transaction'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 3],
+    registers: [this.registry],
+  });
+
+  readonly transactionRetries = new Counter({
+    name: 'db_transaction_retries_total',
+    help: 'Transactions run again after a deadlock (40P01) or serialization failure (40001)',
+    labelNames: ['transaction', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly releaseFailures = new Counter({
+    name: 'db_query_runner_release_failures_total',
+    help: 'QueryRunner releases that threw',
+    labelNames: ['transaction'] as const,
+    registers: [this.registry],
+  });
+
+  readonly lockAcquisitions = new Counter({
+    name: 'lock_acquire_total',
+    help: 'Distributed lock acquisitions by outcome (acquired, contended, error)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly lockReleases = new Counter({
+    name: 'lock_release_total',
+    help: 'Distributed lock releases by outcome (released, not_owner, failed)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly lockReleaseFailures = new Counter({
+    name: 'lock_release_failures_total',
+    help: 'Distributed lock releases that failed, by reason (not_owner, connection, timeout, error)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly counterDriftMatches = new Gauge({
+    name: 'booking_counter_drift_matches',
+    help: 'Matches whose booked_slots differs from the sum of their confirmed bookings, at the last reconciliation',
+    registers: [this.registry],
+  });
+
+  readonly counterDriftSlots = new Gauge({
+    name: 'booking_counter_drift_slots',
+    help: 'Sum of |booked_slots - confirmed slots| over all matches, at the last reconciliation',
+    registers: [this.registry],
+  });
+
+  readonly reconciliationRuns = new Counter({
+    name: 'booking_reconciliation_runs_total',
+    help: 'Reconciliation runs by result (completed, skipped: another instance held the lock, failed)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Pool gauges read at scrape time from a source such as pg-pool. */
+  registerPoolGauges(read: () => { total: number; idle: number; waiting: number } | undefined): void {
+    const gauge = (name: string, help: string, pick: (pool: { total: number; idle: number; waiting: number }) => number) =>
+      new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          const pool = read();
+          this.set(pool ? pick(pool) : 0);
+        },
+      });
+    gauge('db_pool_connections_total', 'Connections open in the pool', (pool) => pool.total);
+    gauge('db_pool_connections_idle', 'Idle connections in the pool', (pool) => pool.idle);
+    gauge('db_pool_waiting_clients', 'Requests waiting for a pooled connection', (pool) => pool.waiting);
+  }
+}
