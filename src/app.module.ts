@@ -3,6 +3,8 @@ import { LoggerModule } from 'nestjs-pino';
 import type { DestinationStream, Logger as PinoLogger } from 'pino';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { DbActivityController } from './admin/db-activity.controller';
+import { DbActivityRepository } from './admin/db-activity.repository';
 import { AuthGuard } from './auth/auth.guard';
 import { BookingsController } from './bookings/bookings.controller';
 import { BookingsRepository } from './bookings/bookings.repository';
@@ -21,6 +23,7 @@ import { ROOT_LOGGER } from './observability/logging';
 import { MetricsController } from './observability/metrics.controller';
 import { ObservabilityModule } from './observability/observability.module';
 import { RedisModule } from './redis/redis.module';
+import { ReconciliationJob } from './reconciliation/reconciliation.job';
 
 export interface AppModuleOptions {
   config: AppConfig;
@@ -54,7 +57,12 @@ export class AppModule {
         }),
         HealthModule,
       ],
-      controllers: [MatchesController, BookingsController, ...(config.metrics.port === undefined ? [MetricsController] : [])],
+      controllers: [
+        MatchesController,
+        BookingsController,
+        DbActivityController,
+        ...(config.metrics.port === undefined ? [MetricsController] : []),
+      ],
       providers: [
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_FILTER, useClass: ProblemDetailsFilter },
@@ -63,6 +71,8 @@ export class AppModule {
         MatchesService,
         BookingsRepository,
         BookingsService,
+        DbActivityRepository,
+        ReconciliationJob,
       ],
     };
   }
