@@ -1,0 +1,101 @@
+import type { AddressInfo } from 'node:net';
+import type { Client } from 'pg';
+import { bookingState, bookOverHttp, connectClient, getStatus, insertMatch, report, waitFor } from '../support/faults';
+import { startTestApp, type TestApp } from '../support/test-app';
+
+/**
+ * Every pooled connection is taken by a booking that waits on one hot row, locked by another
+ * client: new requests must not queue without bound, and the health endpoints must not queue
+ * behind them.
+ */
+describe('a pool exhausted by bookings waiting on one hot row', () => {
+  const POOL_MAX = 2;
+  const POOL_WAIT_TIMEOUT_MS = 500;
+  const HEALTH_CHECK_TIMEOUT_MS = 1_000;
+  let t: TestApp;
+  let baseUrl: string;
+  let holder: Client;
+  let observer: Client;
+
+  beforeAll(async () => {
+    t = await startTestApp({
+      DATABASE_POOL_MAX: String(POOL_MAX),
+      DATABASE_POOL_WAIT_TIMEOUT_MS: String(POOL_WAIT_TIMEOUT_MS),
+      DATABASE_LOCK_TIMEOUT_MS: '8000',
+      DATABASE_STATEMENT_TIMEOUT_MS: '9000',
+      DATABASE_QUERY_TIMEOUT_MS: '10000',
+      HEALTH_CHECK_TIMEOUT_MS: String(HEALTH_CHECK_TIMEOUT_MS),
+    });
+    baseUrl = `http://127.0.0.1:${(t.server.address() as AddressInfo).port}`;
+    holder = await connectClient(t.databaseUrl);
+    observer = await connectClient(t.databaseUrl);
+  });
+  afterAll(async () => {
+    await holder.end();
+    await observer.end();
+    await t.close();
+  });
+
+  it('should answer a new request 503 with Retry-After after at most the pool wait timeout, while liveness and readiness stay responsive', async () => {
+    const hot = await insertMatch(observer, 100);
+    const cold = await insertMatch(observer, 100);
+    await holder.query('BEGIN');
+    await holder.query('SELECT 1 FROM matches WHERE id = $1 FOR UPDATE', [hot]);
+
+    const QUEUED = 6;
+    const hotBookings = Array.from({ length: QUEUED }, (_, i) => bookOverHttp(baseUrl, hot, `hot-${i}`, 15_000));
+    // Both pooled connections are taken once two bookings wait on the row lock.
+    await waitFor(
+      'every pooled connection to wait on the hot row',
+      async () => {
+        const { rows } = await observer.query<{ waiting: string }>(
+          `SELECT count(*) AS waiting FROM pg_stat_activity
+            WHERE datname = current_database() AND application_name = 'match-booking' AND wait_event_type = 'Lock'`,
+        );
+        return Number(rows[0]!.waiting) === POOL_MAX;
+      },
+      { timeoutMs: 5_000, intervalMs: 20 },
+    );
+
+    const [fresh, live, ready] = await Promise.all([
+      bookOverHttp(baseUrl, cold, 'fresh', 10_000),
+      getStatus(`${baseUrl}/health/live`),
+      getStatus(`${baseUrl}/health/ready`),
+    ]);
+    report(
+      `pool exhausted: new booking answered ${fresh.status} after ${Math.round(fresh.elapsedMs)} ms (pool wait timeout ${POOL_WAIT_TIMEOUT_MS} ms); ` +
+        `/health/live ${live.status} in ${Math.round(live.elapsedMs)} ms, /health/ready ${ready.status} in ${Math.round(ready.elapsedMs)} ms`,
+    );
+    expect(fresh).toMatchObject({
+      status: 503,
+      retryAfter: '2',
+      contentType: expect.stringContaining('application/problem+json'),
+      body: { type: '/problems/database-unavailable', status: 503 },
+    });
+    expect(fresh.elapsedMs).toBeGreaterThanOrEqual(POOL_WAIT_TIMEOUT_MS - 50);
+    expect(fresh.elapsedMs).toBeLessThan(POOL_WAIT_TIMEOUT_MS + 1_000);
+    expect(live.status).toBe(200);
+    expect(live.elapsedMs).toBeLessThan(250);
+    // Readiness pings on its own connection: not stuck behind the queue, and the database is fine.
+    expect(ready.status).toBe(200);
+    expect(ready.elapsedMs).toBeLessThan(HEALTH_CHECK_TIMEOUT_MS);
+
+    await holder.query('ROLLBACK');
+    const results = await Promise.all(hotBookings);
+    const statuses = results.map((result) => result.status).sort();
+    // The two holding a connection book once the lock is free; the queued ones gave up at the pool wait timeout.
+    expect(statuses).toEqual([...Array(POOL_MAX).fill(201), ...Array(QUEUED - POOL_MAX).fill(503)]);
+    for (const result of results.filter((r) => r.status === 503)) {
+      expect(result).toMatchObject({ retryAfter: '2', body: { type: '/problems/database-unavailable' } });
+      expect(result.elapsedMs).toBeLessThan(POOL_WAIT_TIMEOUT_MS + 1_000);
+    }
+
+    const hotState = await bookingState(observer, hot);
+    expect(hotState.bookedSlots).toBe(POOL_MAX);
+    expect(hotState.confirmedSlots).toBe(hotState.bookedSlots);
+    expect(hotState.confirmedIds.sort()).toEqual(results.filter((r) => r.status === 201).map((r) => String(r.body.id)).sort());
+    expect(await bookingState(observer, cold)).toEqual({ bookedSlots: 0, confirmedSlots: 0, confirmedIds: [] });
+    // The pool serves again at once.
+    await expect(bookOverHttp(baseUrl, cold, 'after', 5_000)).resolves.toMatchObject({ status: 201 });
+  });
+});
