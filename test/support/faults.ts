@@ -23,7 +23,7 @@ export interface Waited<T> {
  */
 export async function waitFor<T>(
   what: string,
-  probe: () => Promise<T | undefined | false>,
+  probe: () => Promise<T | undefined | false> | T | undefined | false,
   { timeoutMs, intervalMs = 50 }: { timeoutMs: number; intervalMs?: number },
 ): Promise<Waited<T>> {
   const started = performance.now();
