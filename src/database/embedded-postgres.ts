@@ -26,12 +26,14 @@ interface Logger {
  * that class installs process-wide SIGINT/SIGTERM handlers that call process.exit(), which
  * would cut the service's graceful shutdown short.
  *
- * The server listens on 127.0.0.1 only, with trust authentication: it is for development and
- * tests on one machine. Data survives restarts; a server left running is reused.
+ * The server listens on 127.0.0.1 (plus `options.extraListenAddresses`, which tests use for
+ * addresses of their own network namespaces), with trust authentication: it is for development
+ * and tests on one machine. Data survives restarts; a server left running is reused.
  */
 export async function startEmbeddedPostgres(
   config: EmbeddedPostgresConfig,
   logger: Logger,
+  options: { extraListenAddresses?: string[] } = {},
 ): Promise<EmbeddedPostgresServer> {
   const binaries = embeddedBinaries();
   const runAs = await postgresOsUser();
@@ -47,8 +49,9 @@ export async function startEmbeddedPostgres(
   let startedHere = false;
   const runningPort = await runningServerPort(dataDir, binaries.pgCtl, runAs);
   if (runningPort === undefined) {
-    logger.log(`Starting embedded PostgreSQL on 127.0.0.1:${port}`);
-    const serverOptions = `-p ${port} -c listen_addresses=127.0.0.1 -k ${dataDir} -c max_connections=300`;
+    const listenAddresses = ['127.0.0.1', ...(options.extraListenAddresses ?? [])].join(',');
+    logger.log(`Starting embedded PostgreSQL on ${listenAddresses} port ${port}`);
+    const serverOptions = `-p ${port} -c listen_addresses=${listenAddresses} -k ${dataDir} -c max_connections=300`;
     await run(
       binaries.pgCtl,
       ['start', '-D', dataDir, '-w', '-t', '60', '-l', path.join(dataDir, 'server.log'), '-o', serverOptions],
