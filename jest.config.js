@@ -15,4 +15,7 @@ module.exports = {
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',
   testTimeout: Number(process.env.TEST_TIMEOUT_MS ?? 60_000),
   maxWorkers: process.env.TEST_WORKERS ?? 2,
+  // A failing test must not leave the run hanging on a connection it could not close;
+  // look for leaks with --detectOpenHandles.
+  forceExit: true,
 };

@@ -16,6 +16,7 @@ import { TransactionRunner } from './database/transaction-runner';
 import { ProblemDetailsFilter } from './errors/problem-details.filter';
 import { HealthModule } from './health/health.module';
 import { LifecycleModule } from './lifecycle/lifecycle.module';
+import { LocksModule } from './locks/locks.module';
 import { MatchesController } from './matches/matches.controller';
 import { MatchesRepository } from './matches/matches.repository';
 import { MatchesService } from './matches/matches.service';
@@ -50,6 +51,7 @@ export class AppModule {
         }),
         LifecycleModule,
         RedisModule,
+        LocksModule,
         TypeOrmModule.forRoot({
           ...buildDataSourceOptions(config.database, databaseUrl, 'service'),
           // Fail fast at startup instead of TypeOrmModule's default of nine retries.

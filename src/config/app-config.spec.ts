@@ -45,7 +45,7 @@ describe('loadConfig', () => {
       port: 54329,
       database: 'booking',
     });
-    expect(config.redis).toEqual({ url: undefined, commandTimeoutMs: 500 });
+    expect(config.redis).toEqual({ url: undefined, commandTimeoutMs: 500, lockClockToleranceMs: 500 });
     expect(config.health).toEqual({ checkTimeoutMs: 1000 });
     expect(config.shutdown).toEqual({ readinessDelayMs: 5000, gracePeriodMs: 25_000 });
     expect(config.metrics).toEqual({ token: undefined, port: undefined });
@@ -111,7 +111,7 @@ describe('loadConfig', () => {
         connectionCheckIntervalMs: 0,
       },
       embeddedPostgres: { dataDir: '/tmp/pg-data', port: 55432, database: 'booking' },
-      redis: { url: 'rediss://cache:6380', commandTimeoutMs: 500 },
+      redis: { url: 'rediss://cache:6380', commandTimeoutMs: 500, lockClockToleranceMs: 500 },
       auth: { jwtSecret: REAL_SECRET },
       booking: { maxSlotsPerBooking: 4 },
       health: { checkTimeoutMs: 1000 },

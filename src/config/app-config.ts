@@ -42,7 +42,8 @@ export interface AppConfig {
   logLevel: 'fatal' | 'error' | 'warn' | 'log' | 'debug' | 'verbose';
   database: DatabaseConfig;
   embeddedPostgres: EmbeddedPostgresConfig;
-  redis: { url: string | undefined; commandTimeoutMs: number };
+  /** lockClockToleranceMs: how far the Redis clock may run ahead of ours before lock requests count as late. */
+  redis: { url: string | undefined; commandTimeoutMs: number; lockClockToleranceMs: number };
   auth: { jwtSecret: string };
   health: { checkTimeoutMs: number };
   shutdown: { readinessDelayMs: number; gracePeriodMs: number };
@@ -124,7 +125,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
       port: vars.EMBEDDED_POSTGRES_PORT,
       database: 'booking',
     },
-    redis: { url: vars.REDIS_URL, commandTimeoutMs: vars.REDIS_COMMAND_TIMEOUT_MS },
+    redis: { url: vars.REDIS_URL, commandTimeoutMs: vars.REDIS_COMMAND_TIMEOUT_MS, lockClockToleranceMs: vars.LOCK_CLOCK_TOLERANCE_MS },
     auth: { jwtSecret },
     health: { checkTimeoutMs: vars.HEALTH_CHECK_TIMEOUT_MS },
     shutdown: { readinessDelayMs: vars.SHUTDOWN_READINESS_DELAY_MS, gracePeriodMs: vars.SHUTDOWN_GRACE_PERIOD_MS },

@@ -122,6 +122,9 @@ export class EnvironmentVariables {
   @toInt() @IsInt() @Min(10) @Max(60_000)
   REDIS_COMMAND_TIMEOUT_MS = 500;
 
+  @toInt() @IsInt() @Min(0) @Max(60_000)
+  LOCK_CLOCK_TOLERANCE_MS = 500;
+
   @toInt() @IsInt() @Min(1) @Max(3_600_000)
   DATABASE_SLOW_TRANSACTION_MS = 5_000;
 

@@ -7,12 +7,15 @@ export const REDIS_CLIENT = Symbol('REDIS_CLIENT');
 
 /**
  * A dead Redis must fail fast instead of hanging requests: no offline queue (a command sent
- * while disconnected fails at once and is never replayed after a reconnect), one attempt per
- * command, a command timeout, and reconnection in the background with capped backoff.
+ * while disconnected fails at once), no replay of unanswered commands after a reconnect, one
+ * attempt per command, a command timeout, and reconnection in the background with capped backoff.
  */
 export function createRedisClient(url: string, commandTimeoutMs: number, logger: Logger): Redis {
   const client = new Redis(url, {
     enableOfflineQueue: false,
+    // A command written before a disconnect is not sent again after the reconnect: a lock
+    // request its caller already gave up on must never take a lock later.
+    autoResendUnfulfilledCommands: false,
     maxRetriesPerRequest: 1,
     commandTimeout: commandTimeoutMs,
     connectTimeout: 2_000,
