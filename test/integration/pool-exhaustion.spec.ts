@@ -75,7 +75,7 @@ describe('a pool exhausted by bookings waiting on one hot row', () => {
     expect(fresh.elapsedMs).toBeGreaterThanOrEqual(POOL_WAIT_TIMEOUT_MS - 50);
     expect(fresh.elapsedMs).toBeLessThan(POOL_WAIT_TIMEOUT_MS + 1_000);
     expect(live.status).toBe(200);
-    expect(live.elapsedMs).toBeLessThan(250);
+    expect(live.elapsedMs).toBeLessThan(POOL_WAIT_TIMEOUT_MS); // not queued behind the pool
     // Readiness pings on its own connection: not stuck behind the queue, and the database is fine.
     expect(ready.status).toBe(200);
     expect(ready.elapsedMs).toBeLessThan(HEALTH_CHECK_TIMEOUT_MS);
