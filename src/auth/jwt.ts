@@ -23,6 +23,8 @@ export function verifyAccessToken(token: string, secret: string): Caller {
   if (typeof sub !== 'string' || sub.length === 0 || sub.length > MAX_SUBJECT_LENGTH) {
     throw new InvalidTokenError(`the token's "sub" claim must be a string of 1 to ${MAX_SUBJECT_LENGTH} characters`);
   }
+  // The customer id is stored as PostgreSQL text, which cannot hold NUL.
+  if (sub.includes('\u0000')) throw new InvalidTokenError(`the token's "sub" claim must not contain the NUL character`);
   if (roles !== undefined && !(Array.isArray(roles) && roles.every((role) => typeof role === 'string'))) {
     throw new InvalidTokenError(`the token's "roles" claim must be an array of strings`);
   }

@@ -28,6 +28,12 @@ function requireJsonContentType(request: Request, response: Response, next: Next
   next();
 }
 
+/**
+ * Keys that Nest's ValidationPipe strips (a prototype-pollution guard) before it validates,
+ * so "forbidNonWhitelisted" never sees them and they would be dropped silently; refused here.
+ */
+const DROPPED_KEYS = ['__proto__', 'constructor', 'prototype'];
+
 function requireJsonObject(request: Request, response: Response, next: NextFunction): void {
   const body: unknown = request.body;
   if (hasBody(request) && (typeof body !== 'object' || body === null || Array.isArray(body))) {
@@ -38,6 +44,19 @@ function requireJsonObject(request: Request, response: Response, next: NextFunct
       detail: 'The request body must be a JSON object',
       instance: request.originalUrl,
       errors: [{ field: 'body', message: 'The request body must be a JSON object' }],
+    });
+    return;
+  }
+  const dropped = hasBody(request) ? DROPPED_KEYS.find((key) => Object.hasOwn(body as object, key)) : undefined;
+  if (dropped !== undefined) {
+    const message = `property ${dropped} should not exist`;
+    sendProblem(response, {
+      type: problemTypeUri('validation-failed'),
+      title: 'Invalid request',
+      status: 400,
+      detail: message,
+      instance: request.originalUrl,
+      errors: [{ field: dropped, message }],
     });
     return;
   }

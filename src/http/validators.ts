@@ -1,6 +1,6 @@
 import { applyDecorators } from '@nestjs/common';
 import { Transform } from 'class-transformer';
-import { IsInt, IsISO8601, Matches, Max, Min } from 'class-validator';
+import { IsInt, IsISO8601, Matches, Max, Min, NotContains, ValidateIf } from 'class-validator';
 
 /**
  * An ISO 8601 date-time with an explicit offset ("2026-12-01T18:30:00Z", "...+02:00"): a
@@ -23,3 +23,13 @@ export const IsQueryInt = (min: number, max: number) =>
     Min(min),
     Max(max),
   );
+
+/**
+ * The property may be left out, but when sent it is validated: unlike IsOptional, a null is
+ * refused instead of being read as "absent" (a PATCH with "capacity": null is a mistake).
+ */
+export const IsOmittable = () => ValidateIf((_object: object, value: unknown) => value !== undefined);
+
+/** PostgreSQL text cannot hold the NUL character; refuse it as bad input instead of failing the INSERT. */
+export const HasNoNulCharacter = () =>
+  NotContains('\u0000', { message: ({ property }) => `${property} must not contain the NUL character` });

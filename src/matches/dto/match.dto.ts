@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsInt, IsNotEmpty, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
-import { IsQueryInt, IsZonedDateTime } from '../../http/validators';
+import { HasNoNulCharacter, IsOmittable, IsQueryInt, IsZonedDateTime } from '../../http/validators';
 
 export const MAX_CAPACITY = 1_000_000;
 
@@ -10,6 +10,7 @@ export class CreateMatchDto {
   @IsNotEmpty()
   @MaxLength(200)
   @Matches(/\S/, { message: 'title must contain a visible character' })
+  @HasNoNulCharacter()
   title!: string;
 
   @ApiProperty({ example: '2026-12-01T18:30:00Z', format: 'date-time' })
@@ -25,20 +26,21 @@ export class CreateMatchDto {
 
 export class UpdateMatchDto {
   @ApiPropertyOptional({ minLength: 1, maxLength: 200 })
-  @IsOptional()
+  @IsOmittable()
   @IsString()
   @IsNotEmpty()
   @MaxLength(200)
   @Matches(/\S/, { message: 'title must contain a visible character' })
+  @HasNoNulCharacter()
   title?: string;
 
   @ApiPropertyOptional({ format: 'date-time' })
-  @IsOptional()
+  @IsOmittable()
   @IsZonedDateTime()
   startsAt?: string;
 
   @ApiPropertyOptional({ minimum: 0, maximum: MAX_CAPACITY, description: 'Cannot go below the slots already booked (409).' })
-  @IsOptional()
+  @IsOmittable()
   @IsInt()
   @Min(0)
   @Max(MAX_CAPACITY)
