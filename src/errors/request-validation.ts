@@ -13,12 +13,26 @@ export class RequestValidationError extends BadRequestException {
   }
 }
 
+/**
+ * One message per field: "is required" when the value is missing, else the message of the
+ * rule declared first on the property (by convention its type check). class-validator runs
+ * decorators bottom-up, so that rule is the last in `constraints`; "capacity must be an
+ * integer number" is the useful answer to "5", not "must not be greater than 1000000".
+ */
 export function flattenValidationErrors(errors: ValidationError[], parentPath = ''): FieldError[] {
   return errors.flatMap((error) => {
     const field = parentPath ? `${parentPath}.${error.property}` : error.property;
-    const own = Object.values(error.constraints ?? {}).map((message) => ({ field, message }));
+    const messages = Object.values(error.constraints ?? {});
+    const own =
+      messages.length === 0
+        ? []
+        : [{ field, message: error.value === undefined && !isUnknownProperty(error) ? `${field} is required` : messages.at(-1)! }];
     return [...own, ...flattenValidationErrors(error.children ?? [], field)];
   });
+}
+
+function isUnknownProperty(error: ValidationError): boolean {
+  return error.constraints?.whitelistValidation !== undefined;
 }
 
 /**
@@ -31,9 +45,9 @@ export function createValidationPipe(): ValidationPipe {
     whitelist: true,
     forbidNonWhitelisted: true,
     forbidUnknownValues: true,
-    stopAtFirstError: true,
     transformOptions: { enableImplicitConversion: false },
-    validationError: { target: false, value: false },
+    // value: true only so that flattenValidationErrors can tell a missing field; values are never sent back.
+    validationError: { target: false, value: true },
     exceptionFactory: (errors) => new RequestValidationError(flattenValidationErrors(errors)),
   });
 }
