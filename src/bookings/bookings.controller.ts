@@ -5,6 +5,7 @@ import type { Page } from '../database/sql';
 import { ApiProblems } from '../errors/api-problems.decorator';
 import { uuidPipe } from '../errors/request-validation';
 import { cursorPosition } from '../http/cursor';
+import { DEFAULT_PAGE_SIZE } from '../http/page-query.dto';
 import type { Booking, Caller } from './booking';
 import { BookingPageResponse, BookingResponse, CreateBookingDto, ListBookingsQueryDto } from './dto/booking.dto';
 import { BookingsService } from './bookings.service';
@@ -37,7 +38,7 @@ export class BookingsController {
       ...(query.matchId !== undefined && { matchId: query.matchId }),
       ...(query.status !== undefined && { status: query.status }),
       before: cursorPosition(query.cursor),
-      limit: query.limit ?? 20,
+      limit: query.limit ?? DEFAULT_PAGE_SIZE,
     });
   }
 

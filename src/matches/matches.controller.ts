@@ -5,6 +5,7 @@ import { ApiProblems } from '../errors/api-problems.decorator';
 import { RequestValidationError, uuidPipe } from '../errors/request-validation';
 import type { Page } from '../database/sql';
 import { cursorPosition } from '../http/cursor';
+import { DEFAULT_PAGE_SIZE } from '../http/page-query.dto';
 import type { MatchView } from './match';
 import { CreateMatchDto, ListMatchesQueryDto, MatchPageResponse, MatchResponse, UpdateMatchDto } from './dto/match.dto';
 import { MatchesService } from './matches.service';
@@ -35,7 +36,7 @@ export class MatchesController {
     if (from && to && from >= to) {
       throw new RequestValidationError([{ field: 'to', message: 'to must be later than from' }]);
     }
-    return this.matches.list({ from, to, after: cursorPosition(query.cursor), limit: query.limit ?? 20 });
+    return this.matches.list({ from, to, after: cursorPosition(query.cursor), limit: query.limit ?? DEFAULT_PAGE_SIZE });
   }
 
   @Get(':id')

@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsIn, IsInt, IsOptional, IsString, IsUUID, Max, MaxLength, Min } from 'class-validator';
-import { IsQueryInt } from '../../http/validators';
+import { IsIn, IsInt, IsOptional, IsUUID, Max, Min } from 'class-validator';
+import { PageQueryDto } from '../../http/page-query.dto';
 import { BOOKING_STATUSES, type BookingStatus } from '../booking.entity';
 
 export class CreateBookingDto {
@@ -11,7 +11,7 @@ export class CreateBookingDto {
   slots!: number;
 }
 
-export class ListBookingsQueryDto {
+export class ListBookingsQueryDto extends PageQueryDto {
   @ApiPropertyOptional({ format: 'uuid' })
   @IsOptional()
   @IsUUID('all')
@@ -21,17 +21,6 @@ export class ListBookingsQueryDto {
   @IsOptional()
   @IsIn(BOOKING_STATUSES)
   status?: BookingStatus;
-
-  @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 20 })
-  @IsOptional()
-  @IsQueryInt(1, 100)
-  limit?: number;
-
-  @ApiPropertyOptional({ description: 'nextCursor of the previous page' })
-  @IsOptional()
-  @IsString()
-  @MaxLength(500)
-  cursor?: string;
 }
 
 export class BookingResponse {

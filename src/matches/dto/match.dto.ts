@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsInt, IsNotEmpty, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
-import { HasNoNulCharacter, IsOmittable, IsQueryInt, IsZonedDateTime } from '../../http/validators';
+import { PageQueryDto } from '../../http/page-query.dto';
+import { HasNoNulCharacter, IsOmittable, IsZonedDateTime } from '../../http/validators';
 
 export const MAX_CAPACITY = 1_000_000;
 
@@ -47,7 +48,7 @@ export class UpdateMatchDto {
   capacity?: number;
 }
 
-export class ListMatchesQueryDto {
+export class ListMatchesQueryDto extends PageQueryDto {
   @ApiPropertyOptional({ description: 'Only matches starting at or after this time', format: 'date-time' })
   @IsOptional()
   @IsZonedDateTime()
@@ -57,17 +58,6 @@ export class ListMatchesQueryDto {
   @IsOptional()
   @IsZonedDateTime()
   to?: string;
-
-  @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 20 })
-  @IsOptional()
-  @IsQueryInt(1, 100)
-  limit?: number;
-
-  @ApiPropertyOptional({ description: 'nextCursor of the previous page' })
-  @IsOptional()
-  @IsString()
-  @MaxLength(500)
-  cursor?: string;
 }
 
 export class MatchResponse {
