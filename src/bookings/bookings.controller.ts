@@ -7,7 +7,7 @@ import { uuidPipe } from '../errors/request-validation';
 import { cursorPosition } from '../http/cursor';
 import { DEFAULT_PAGE_SIZE } from '../http/page-query.dto';
 import type { Booking, Caller } from './booking';
-import { BookingPageResponse, BookingResponse, CreateBookingDto, ListBookingsQueryDto } from './dto/booking.dto';
+import { BookingPageResponse, BookingResponse, CreateBookingDto, ListBookingsQueryDto, RescheduleBookingDto } from './dto/booking.dto';
 import { BookingsService } from './bookings.service';
 
 @ApiTags('bookings')
@@ -48,6 +48,19 @@ export class BookingsController {
   @ApiProblems(400, 404)
   get(@CurrentCaller() caller: Caller, @Param('id', uuidPipe('id')) id: string): Promise<Booking> {
     return this.bookings.get(caller, id);
+  }
+
+  @Post('bookings/:id/reschedule')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Move a booking to another match atomically (both match rows locked in id order)' })
+  @ApiOkResponse({ type: BookingResponse })
+  @ApiProblems(400, 404, 409, 413, 415, 503)
+  reschedule(
+    @CurrentCaller() caller: Caller,
+    @Param('id', uuidPipe('id')) id: string,
+    @Body() body: RescheduleBookingDto,
+  ): Promise<Booking> {
+    return this.bookings.reschedule(caller, id, body.toMatchId);
   }
 
   @Post('bookings/:id/cancel')

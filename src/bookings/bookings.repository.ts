@@ -71,6 +71,29 @@ export class BookingsRepository {
     return row && toBooking(row);
   }
 
+  /**
+   * Moves a confirmed booking from one match to another and moves its slots between the two
+   * counters, in one statement. Returns undefined when the booking is not confirmed on
+   * `fromMatchId` any more. Call with both match rows locked.
+   */
+  async moveConfirmed(queryRunner: QueryRunner, bookingId: string, fromMatchId: string, toMatchId: string): Promise<Booking | undefined> {
+    const [row] = await queryRows<BookingRow>(
+      queryRunner,
+      `WITH moved AS (
+         UPDATE bookings SET match_id = $3
+          WHERE id = $1 AND match_id = $2 AND status = 'confirmed'
+          RETURNING ${BOOKING_COLUMNS}
+       ), released AS (
+         UPDATE matches SET booked_slots = booked_slots - moved.slots FROM moved WHERE matches.id = $2
+       ), taken AS (
+         UPDATE matches SET booked_slots = booked_slots + moved.slots FROM moved WHERE matches.id = $3
+       )
+       SELECT * FROM moved`,
+      [bookingId, fromMatchId, toMatchId],
+    );
+    return row && toBooking(row);
+  }
+
   async findById(id: string, executor: QueryRunner | DataSource = this.dataSource): Promise<Booking | undefined> {
     const [row] = await queryRows<BookingRow>(executor, `SELECT ${BOOKING_COLUMNS} FROM bookings WHERE id = $1`, [id]);
     return row && toBooking(row);

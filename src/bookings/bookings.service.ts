@@ -3,6 +3,7 @@ import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { type KeysetPosition, type Page, toPage } from '../database/sql';
 import { TransactionRunner } from '../database/transaction-runner';
 import {
+  BookingNotConfirmedError,
   BookingNotFoundError,
   ConcurrencyConflictError,
   DatabaseUnavailableError,
@@ -16,6 +17,9 @@ import { MatchesRepository } from '../matches/matches.repository';
 import type { BookingStatus } from './booking.entity';
 import type { Booking, Caller } from './booking';
 import { BookingsRepository } from './bookings.repository';
+
+/** How many times cancel and reschedule follow a booking that a concurrent request moved. */
+const MOVED_BOOKING_ATTEMPTS = 3;
 
 export interface BookingListQuery {
   matchId?: string;
@@ -69,18 +73,49 @@ export class BookingsService {
 
   /** Idempotent: cancelling a cancelled booking answers it as it is and gives nothing back twice. */
   async cancel(caller: Caller, bookingId: string): Promise<Booking> {
-    const booking = await this.get(caller, bookingId);
-    if (booking.status === 'cancelled') return booking;
-    return this.transactions.run('cancel-booking', async (queryRunner) => {
-      // Lock order everywhere: the match row first, then its bookings.
-      await this.matches.lockById(queryRunner, booking.matchId, 'cancel-booking');
-      const cancelled = await this.bookings.cancelConfirmed(queryRunner, bookingId, booking.matchId);
-      if (cancelled) return cancelled;
-      // Cancelled by a concurrent request between our read and the lock: answer its result.
-      const current = await this.bookings.findById(bookingId, queryRunner);
+    let booking = await this.get(caller, bookingId);
+    // A concurrent reschedule may move the booking between our read and the lock: follow it.
+    for (let attempt = 1; ; attempt += 1) {
+      if (booking.status === 'cancelled') return booking;
+      const matchId = booking.matchId;
+      const outcome = await this.transactions.run('cancel-booking', async (queryRunner) => {
+        // Lock order everywhere: match rows first (by id), then their bookings.
+        await this.matches.lockById(queryRunner, matchId, 'cancel-booking');
+        const cancelled = await this.bookings.cancelConfirmed(queryRunner, bookingId, matchId);
+        return cancelled ?? (await this.bookings.findById(bookingId, queryRunner));
+      });
+      if (!outcome) throw new BookingNotFoundError(bookingId);
+      if (outcome.status === 'cancelled' || attempt === MOVED_BOOKING_ATTEMPTS) return outcome;
+      booking = outcome;
+    }
+  }
+
+  /**
+   * Moves a booking to another match atomically. Both match rows are locked in one fixed
+   * order (by id), so two opposite reschedules never deadlock.
+   */
+  async reschedule(caller: Caller, bookingId: string, toMatchId: string): Promise<Booking> {
+    let booking = await this.get(caller, bookingId);
+    for (let attempt = 1; ; attempt += 1) {
+      if (booking.status !== 'confirmed') throw new BookingNotConfirmedError(bookingId);
+      const fromMatchId = booking.matchId;
+      if (fromMatchId === toMatchId) return booking;
+      const slots = booking.slots;
+      const moved = await this.transactions.run('reschedule-booking', async (queryRunner) => {
+        const locked = await this.matches.lockManyById(queryRunner, [fromMatchId, toMatchId], 'reschedule-booking');
+        const target = locked.get(toMatchId);
+        if (!target) throw new MatchNotFoundError(toMatchId);
+        const availableSlots = target.capacity - target.bookedSlots;
+        if (availableSlots < slots) throw new InsufficientSlotsError(toMatchId, slots, availableSlots);
+        return this.bookings.moveConfirmed(queryRunner, bookingId, fromMatchId, toMatchId);
+      });
+      if (moved) return moved;
+      // Cancelled or moved by a concurrent request since our read: decide again on its state.
+      const current = await this.bookings.findById(bookingId);
       if (!current) throw new BookingNotFoundError(bookingId);
-      return current;
-    });
+      if (attempt === MOVED_BOOKING_ATTEMPTS) throw new ConcurrencyConflictError(`Booking ${bookingId} kept changing during the reschedule`);
+      booking = current;
+    }
   }
 
   /** A customer sees only their own bookings; someone else's answers "not found", not "forbidden". */

@@ -21,6 +21,12 @@ export class BookingNotFoundError extends DomainError {
   }
 }
 
+export class BookingNotConfirmedError extends DomainError {
+  constructor(readonly bookingId: string) {
+    super(`Booking ${bookingId} is cancelled and cannot be rescheduled`);
+  }
+}
+
 export class InsufficientSlotsError extends DomainError {
   constructor(
     readonly matchId: string,

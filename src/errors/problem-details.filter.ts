@@ -2,6 +2,7 @@ import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, HttpSta
 import type { Request, Response } from 'express';
 import { translateDatabaseError } from '../database/database-errors';
 import {
+  BookingNotConfirmedError,
   BookingNotFoundError,
   CapacityBelowBookedError,
   ConcurrencyConflictError,
@@ -66,6 +67,11 @@ export class ProblemDetailsFilter implements ExceptionFilter {
         matchId: error.matchId,
         requestedCapacity: error.requestedCapacity,
         bookedSlots: error.bookedSlots,
+      });
+    }
+    if (error instanceof BookingNotConfirmedError) {
+      return problem(HttpStatus.CONFLICT, 'booking-not-confirmed', 'Booking not confirmed', error.message, {
+        bookingId: error.bookingId,
       });
     }
     if (error instanceof MatchNotFoundError) {

@@ -93,6 +93,24 @@ export class MatchesRepository {
     }
   }
 
+  /**
+   * Locks several match rows in one fixed order (by id), so that two transactions locking the
+   * same rows can never wait for each other in a cycle. Returns the matches found.
+   */
+  async lockManyById(queryRunner: QueryRunner, ids: string[], transaction: string): Promise<Map<string, Match>> {
+    const stopTimer = this.metrics.rowLockWait.startTimer({ transaction });
+    try {
+      const rows = await queryRows<MatchRow>(
+        queryRunner,
+        `SELECT ${MATCH_COLUMNS} FROM matches WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`,
+        [ids],
+      );
+      return new Map(rows.map((row) => [row.id, toMatch(row)]));
+    } finally {
+      stopTimer();
+    }
+  }
+
   /** Call with the row locked (lockById). */
   async update(queryRunner: QueryRunner, id: string, changes: MatchChanges): Promise<Match> {
     const [row] = await queryRows<MatchRow>(

@@ -11,6 +11,12 @@ export class CreateBookingDto {
   slots!: number;
 }
 
+export class RescheduleBookingDto {
+  @ApiProperty({ format: 'uuid', description: 'The match to move the booking to' })
+  @IsUUID('all')
+  toMatchId!: string;
+}
+
 export class ListBookingsQueryDto extends PageQueryDto {
   @ApiPropertyOptional({ format: 'uuid' })
   @IsOptional()
