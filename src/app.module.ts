@@ -15,6 +15,11 @@ import { buildDataSourceOptions } from './database/data-source-options';
 import { TransactionRunner } from './database/transaction-runner';
 import { ProblemDetailsFilter } from './errors/problem-details.filter';
 import { HealthModule } from './health/health.module';
+import { HoldSweeper } from './holds/hold-sweeper';
+import { HoldsController } from './holds/holds.controller';
+import { HoldsRepository } from './holds/holds.repository';
+import { HoldsService } from './holds/holds.service';
+import { SlotAvailability } from './holds/slot-availability';
 import { LifecycleModule } from './lifecycle/lifecycle.module';
 import { LocksModule } from './locks/locks.module';
 import { MatchesController } from './matches/matches.controller';
@@ -63,6 +68,7 @@ export class AppModule {
         MatchesController,
         BookingsController,
         DbActivityController,
+        HoldsController,
         ...(config.metrics.port === undefined ? [MetricsController] : []),
       ],
       providers: [
@@ -75,6 +81,10 @@ export class AppModule {
         BookingsService,
         DbActivityRepository,
         ReconciliationJob,
+        HoldsRepository,
+        HoldsService,
+        SlotAvailability,
+        HoldSweeper,
       ],
     };
   }

@@ -13,6 +13,7 @@ import {
   MatchNotFoundError,
 } from '../errors/domain-errors';
 import { type BookingOutcome, Metrics } from '../observability/metrics';
+import { SlotAvailability } from '../holds/slot-availability';
 import { MatchesRepository } from '../matches/matches.repository';
 import type { BookingStatus } from './booking.entity';
 import type { Booking, Caller } from './booking';
@@ -38,6 +39,7 @@ export class BookingsService {
     private readonly transactions: TransactionRunner,
     @Inject(APP_CONFIG) config: Pick<AppConfig, 'booking'>,
     private readonly metrics: Metrics,
+    private readonly availability: SlotAvailability,
   ) {
     this.maxSlotsPerBooking = config.booking.maxSlotsPerBooking;
   }
@@ -57,7 +59,7 @@ export class BookingsService {
         async (queryRunner) => {
           const match = await this.matches.lockById(queryRunner, matchId, 'book-slots');
           if (!match) throw new MatchNotFoundError(matchId);
-          const availableSlots = match.capacity - match.bookedSlots;
+          const availableSlots = await this.availability.freeSlots(queryRunner, match, slots);
           if (availableSlots < slots) throw new InsufficientSlotsError(matchId, slots, availableSlots);
           return this.bookings.insertConfirmed(queryRunner, { matchId, customerId: caller.customerId, slots });
         },
@@ -105,7 +107,7 @@ export class BookingsService {
         const locked = await this.matches.lockManyById(queryRunner, [fromMatchId, toMatchId], 'reschedule-booking');
         const target = locked.get(toMatchId);
         if (!target) throw new MatchNotFoundError(toMatchId);
-        const availableSlots = target.capacity - target.bookedSlots;
+        const availableSlots = await this.availability.freeSlots(queryRunner, target, slots);
         if (availableSlots < slots) throw new InsufficientSlotsError(toMatchId, slots, availableSlots);
         return this.bookings.moveConfirmed(queryRunner, bookingId, fromMatchId, toMatchId);
       });

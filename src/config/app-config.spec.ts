@@ -52,6 +52,7 @@ describe('loadConfig', () => {
     expect(config.reconciliation).toEqual({ intervalMs: 60_000 });
     expect(config.auth.jwtSecret).toBe(DEVELOPMENT_JWT_SECRET);
     expect(config.booking.maxSlotsPerBooking).toBe(10);
+    expect(config.holds).toEqual({ ttlMs: 600_000, sweepIntervalMs: 30_000 });
   });
 
   it('reads every variable it is given', () => {
@@ -114,6 +115,7 @@ describe('loadConfig', () => {
       redis: { url: 'rediss://cache:6380', commandTimeoutMs: 500, lockClockToleranceMs: 500 },
       auth: { jwtSecret: REAL_SECRET },
       booking: { maxSlotsPerBooking: 4 },
+      holds: { ttlMs: 600_000, sweepIntervalMs: 30_000 },
       health: { checkTimeoutMs: 1000 },
       shutdown: { readinessDelayMs: 5000, gracePeriodMs: 25_000 },
       metrics: { token: 'a-metrics-token-16+', port: 9464 },

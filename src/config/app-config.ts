@@ -51,6 +51,7 @@ export interface AppConfig {
   metrics: { token: string | undefined; port: number | undefined };
   reconciliation: { intervalMs: number };
   booking: { maxSlotsPerBooking: number };
+  holds: { ttlMs: number; sweepIntervalMs: number };
 }
 
 /** Injection token for the validated configuration. */
@@ -132,5 +133,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
     metrics: { token: vars.METRICS_TOKEN, port: vars.METRICS_PORT },
     reconciliation: { intervalMs: vars.RECONCILE_INTERVAL_MS },
     booking: { maxSlotsPerBooking: vars.BOOKING_MAX_SLOTS },
+    holds: { ttlMs: vars.HOLD_TTL_MS, sweepIntervalMs: vars.HOLD_SWEEP_INTERVAL_MS },
   };
 }

@@ -110,6 +110,12 @@ export class EnvironmentVariables {
   @toInt() @IsInt() @Min(1) @Max(10_000)
   BOOKING_MAX_SLOTS = 10;
 
+  @toInt() @IsInt() @Min(1_000) @Max(86_400_000)
+  HOLD_TTL_MS = 600_000;
+
+  @toInt() @IsInt() @Min(0) @Max(3_600_000)
+  HOLD_SWEEP_INTERVAL_MS = 30_000;
+
   @toInt() @IsInt() @Min(0) @Max(600_000)
   SHUTDOWN_READINESS_DELAY_MS = 5_000;
 

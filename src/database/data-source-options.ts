@@ -2,9 +2,10 @@ import path from 'node:path';
 import type { DataSourceOptions } from 'typeorm';
 import type { DatabaseConfig } from '../config/app-config';
 import { BookingEntity } from '../bookings/booking.entity';
+import { HoldEntity } from '../holds/hold.entity';
 import { MatchEntity } from '../matches/match.entity';
 
-export const ENTITIES = [MatchEntity, BookingEntity];
+export const ENTITIES = [MatchEntity, BookingEntity, HoldEntity];
 export const MIGRATIONS_TABLE = 'schema_migrations';
 const MIGRATIONS_GLOB = path.join(__dirname, '..', '..', 'migrations', '*.{ts,js}');
 

@@ -9,6 +9,7 @@ const DESCRIPTIONS: Record<number, string> = {
   403: 'The token lacks the admin role',
   404: 'Not found (or not yours)',
   409: 'Conflict with the current state',
+  410: 'The hold has expired (hold-expired); its slots went back to the match',
   413: 'Request body too large',
   415: 'Request body is not JSON',
   503: 'Temporarily unavailable (lock-timeout, database-unavailable); see Retry-After',

@@ -42,8 +42,33 @@ export class CapacityBelowBookedError extends DomainError {
     readonly matchId: string,
     readonly requestedCapacity: number,
     readonly bookedSlots: number,
+    readonly heldSlots: number,
   ) {
-    super(`Match ${matchId} has ${bookedSlots} slot(s) booked; capacity cannot go down to ${requestedCapacity}`);
+    super(`Match ${matchId} has ${bookedSlots} slot(s) booked and ${heldSlots} held; capacity cannot go down to ${requestedCapacity}`);
+  }
+}
+
+export class HoldNotFoundError extends DomainError {
+  constructor(readonly holdId: string) {
+    super(`Hold ${holdId} does not exist`);
+  }
+}
+
+/** The hold ran out before it was confirmed; its slots went back to the match. */
+export class HoldExpiredError extends DomainError {
+  constructor(readonly holdId: string) {
+    super(`Hold ${holdId} has expired`);
+  }
+}
+
+/** The hold was already confirmed or released. */
+export class HoldNotActiveError extends DomainError {
+  constructor(
+    readonly holdId: string,
+    readonly holdStatus: string,
+    readonly bookingId: string | null,
+  ) {
+    super(`Hold ${holdId} is ${holdStatus}`);
   }
 }
 

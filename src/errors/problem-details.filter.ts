@@ -7,6 +7,9 @@ import {
   CapacityBelowBookedError,
   ConcurrencyConflictError,
   DatabaseUnavailableError,
+  HoldExpiredError,
+  HoldNotActiveError,
+  HoldNotFoundError,
   InsufficientSlotsError,
   InvalidInputError,
   LockTimeoutError,
@@ -67,6 +70,20 @@ export class ProblemDetailsFilter implements ExceptionFilter {
         matchId: error.matchId,
         requestedCapacity: error.requestedCapacity,
         bookedSlots: error.bookedSlots,
+        heldSlots: error.heldSlots,
+      });
+    }
+    if (error instanceof HoldNotFoundError) {
+      return problem(HttpStatus.NOT_FOUND, 'hold-not-found', 'Hold not found', error.message, { holdId: error.holdId });
+    }
+    if (error instanceof HoldExpiredError) {
+      return problem(HttpStatus.GONE, 'hold-expired', 'Hold expired', error.message, { holdId: error.holdId });
+    }
+    if (error instanceof HoldNotActiveError) {
+      return problem(HttpStatus.CONFLICT, 'hold-not-active', 'Hold not active', error.message, {
+        holdId: error.holdId,
+        holdStatus: error.holdStatus,
+        bookingId: error.bookingId,
       });
     }
     if (error instanceof BookingNotConfirmedError) {

@@ -7,7 +7,7 @@ import { Check, Column, CreateDateColumn, Entity, Index, PrimaryGeneratedColumn,
  */
 @Entity({ name: 'matches' })
 @Check('matches_capacity_non_negative', '"capacity" >= 0')
-@Check('matches_booked_slots_within_capacity', '"booked_slots" >= 0 AND "booked_slots" <= "capacity"')
+@Check('matches_booked_slots_within_capacity', '"booked_slots" >= 0 AND "held_slots" >= 0 AND "booked_slots" + "held_slots" <= "capacity"')
 @Check('matches_title_length', 'char_length("title") BETWEEN 1 AND 200')
 // Created by the migrations: TypeORM misreads the column order of multi-column indexes.
 @Index('matches_starts_at_id_idx', { synchronize: false }) // (starts_at, id)
@@ -26,6 +26,10 @@ export class MatchEntity {
 
   @Column({ name: 'booked_slots', type: 'integer', default: 0 })
   bookedSlots!: number;
+
+  /** Slots of active holds, including expired ones not released yet. */
+  @Column({ name: 'held_slots', type: 'integer', default: 0 })
+  heldSlots!: number;
 
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt!: Date;

@@ -10,12 +10,17 @@ interface MatchRow {
   starts_at: Date;
   capacity: number;
   booked_slots: number;
+  held_slots: number;
+  live_held_slots: number;
   created_at: Date;
   updated_at: Date;
   position_at: string;
 }
 
-const MATCH_COLUMNS = `id, title, starts_at, capacity, booked_slots, created_at, updated_at,
+const MATCH_COLUMNS = `id, title, starts_at, capacity, booked_slots, held_slots,
+  held_slots - (SELECT COALESCE(SUM(h.slots), 0) FROM holds h
+                 WHERE h.match_id = matches.id AND h.status = 'active' AND h.expires_at <= now())::int AS live_held_slots,
+  created_at, updated_at,
   to_char(starts_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS position_at`;
 
 export interface MatchListFilter {
@@ -135,6 +140,8 @@ function toMatch(row: MatchRow): Match {
     startsAt: row.starts_at,
     capacity: row.capacity,
     bookedSlots: row.booked_slots,
+    heldSlots: row.held_slots,
+    liveHeldSlots: row.live_held_slots,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };

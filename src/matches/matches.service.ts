@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { TransactionRunner } from '../database/transaction-runner';
+import { SlotAvailability } from '../holds/slot-availability';
 import { type KeysetPosition, type Page, toPage } from '../database/sql';
 import { CapacityBelowBookedError, MatchNotFoundError } from '../errors/domain-errors';
 import { type MatchView, toMatchView } from './match';
@@ -17,6 +18,7 @@ export class MatchesService {
   constructor(
     private readonly matches: MatchesRepository,
     private readonly transactions: TransactionRunner,
+    private readonly availability: SlotAvailability,
   ) {}
 
   async create(input: { title: string; startsAt: Date; capacity: number }): Promise<MatchView> {
@@ -39,8 +41,10 @@ export class MatchesService {
     return this.transactions.run('update-match', async (queryRunner) => {
       const match = await this.matches.lockById(queryRunner, id, 'update-match');
       if (!match) throw new MatchNotFoundError(id);
-      if (changes.capacity !== undefined && changes.capacity < match.bookedSlots) {
-        throw new CapacityBelowBookedError(id, changes.capacity, match.bookedSlots);
+      if (changes.capacity !== undefined) {
+        // Free slots at the new capacity must not go negative: booked and live held slots stay.
+        const freeAtNewCapacity = await this.availability.freeSlots(queryRunner, { ...match, capacity: changes.capacity }, 0);
+        if (freeAtNewCapacity < 0) throw new CapacityBelowBookedError(id, changes.capacity, match.bookedSlots, match.liveHeldSlots);
       }
       return toMatchView(await this.matches.update(queryRunner, id, changes));
     });

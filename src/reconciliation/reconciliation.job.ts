@@ -10,12 +10,12 @@ const MAX_LOGGED_MISMATCHES = 50;
 
 export interface ReconciliationResult {
   ran: boolean;
-  mismatches: Array<{ matchId: string; bookedSlots: number; expectedSlots: number }>;
+  mismatches: Array<{ matchId: string; bookedSlots: number; expectedSlots: number; heldSlots: number; expectedHeldSlots: number }>;
 }
 
 /**
- * Every RECONCILE_INTERVAL_MS, compares each match's counter with the sum of its confirmed
- * bookings, exports the drift as metrics and logs every mismatch at error level. A drift means
+ * Every RECONCILE_INTERVAL_MS, compares each match's counters with the sums of its confirmed
+ * bookings and active holds, exports the drift as metrics and logs every mismatch at error level. A drift means
  * a bug: the counters are only ever changed under the match row lock.
  *
  * One instance at a time: the check runs in a transaction that takes a transaction-level
@@ -57,16 +57,23 @@ export class ReconciliationJob implements OnApplicationBootstrap, OnApplicationS
           RECONCILIATION_LOCK_KEY,
         ]);
         if (!lock?.acquired) return { ran: false, mismatches: [] };
-        const rows = await queryRows<{ id: string; booked_slots: number; expected_slots: string }>(
+        const rows = await queryRows<{ id: string; booked_slots: number; expected_slots: string; held_slots: number; expected_held_slots: string }>(
           queryRunner,
-          `SELECT m.id, m.booked_slots, COALESCE(SUM(b.slots) FILTER (WHERE b.status = 'confirmed'), 0) AS expected_slots
-             FROM matches m LEFT JOIN bookings b ON b.match_id = m.id
-            GROUP BY m.id
-           HAVING m.booked_slots <> COALESCE(SUM(b.slots) FILTER (WHERE b.status = 'confirmed'), 0)`,
+          `SELECT m.id, m.booked_slots, m.held_slots, b.confirmed AS expected_slots, h.active AS expected_held_slots
+             FROM matches m
+             CROSS JOIN LATERAL (SELECT COALESCE(SUM(slots), 0) AS confirmed FROM bookings WHERE match_id = m.id AND status = 'confirmed') b
+             CROSS JOIN LATERAL (SELECT COALESCE(SUM(slots), 0) AS active FROM holds WHERE match_id = m.id AND status = 'active') h
+            WHERE m.booked_slots <> b.confirmed OR m.held_slots <> h.active`,
         );
         return {
           ran: true,
-          mismatches: rows.map((row) => ({ matchId: row.id, bookedSlots: row.booked_slots, expectedSlots: Number(row.expected_slots) })),
+          mismatches: rows.map((row) => ({
+            matchId: row.id,
+            bookedSlots: row.booked_slots,
+            expectedSlots: Number(row.expected_slots),
+            heldSlots: row.held_slots,
+            expectedHeldSlots: Number(row.expected_held_slots),
+          })),
         };
       });
       this.report(result);
@@ -84,10 +91,13 @@ export class ReconciliationJob implements OnApplicationBootstrap, OnApplicationS
     }
     this.metrics.reconciliationRuns.inc({ result: 'completed' });
     this.metrics.counterDriftMatches.set(result.mismatches.length);
-    this.metrics.counterDriftSlots.set(result.mismatches.reduce((sum, m) => sum + Math.abs(m.bookedSlots - m.expectedSlots), 0));
+    this.metrics.counterDriftSlots.set(
+      result.mismatches.reduce((sum, m) => sum + Math.abs(m.bookedSlots - m.expectedSlots) + Math.abs(m.heldSlots - m.expectedHeldSlots), 0),
+    );
     for (const mismatch of result.mismatches.slice(0, MAX_LOGGED_MISMATCHES)) {
       this.logger.error(
-        `Counter drift on match ${mismatch.matchId}: booked_slots=${mismatch.bookedSlots}, confirmed bookings sum to ${mismatch.expectedSlots}`,
+        `Counter drift on match ${mismatch.matchId}: booked_slots=${mismatch.bookedSlots} (confirmed bookings sum to ${mismatch.expectedSlots}), ` +
+          `held_slots=${mismatch.heldSlots} (active holds sum to ${mismatch.expectedHeldSlots})`,
       );
     }
     if (result.mismatches.length > MAX_LOGGED_MISMATCHES) {

@@ -42,6 +42,7 @@ describe('Matches', () => {
         startsAt: '2026-12-01T18:30:00.000Z',
         capacity: 100,
         bookedSlots: 0,
+        heldSlots: 0,
         availableSlots: 100,
         createdAt: expect.stringMatching(ISO_UTC),
         updatedAt: expect.stringMatching(ISO_UTC),

@@ -152,7 +152,7 @@ describe('observability', () => {
 
     const drifted = await t.app.get(ReconciliationJob).runOnce();
 
-    expect(drifted).toEqual({ ran: true, mismatches: [{ matchId, bookedSlots: 3, expectedSlots: 1 }] });
+    expect(drifted).toEqual({ ran: true, mismatches: [{ matchId, bookedSlots: 3, expectedSlots: 1, heldSlots: 0, expectedHeldSlots: 0 }] });
     expect(await metricValue('booking_counter_drift_matches')).toBe(1);
     expect(await metricValue('booking_counter_drift_slots')).toBe(2);
     expect(logs()).toContain(`Counter drift on match ${matchId}`);

@@ -66,7 +66,8 @@ export class MatchResponse {
   @ApiProperty({ format: 'date-time' }) startsAt!: string;
   @ApiProperty() capacity!: number;
   @ApiProperty() bookedSlots!: number;
-  @ApiProperty({ description: 'capacity - bookedSlots' }) availableSlots!: number;
+  @ApiProperty({ description: 'Slots of live holds (active and unexpired)' }) heldSlots!: number;
+  @ApiProperty({ description: 'capacity - bookedSlots - heldSlots' }) availableSlots!: number;
   @ApiProperty({ format: 'date-time' }) createdAt!: string;
   @ApiProperty({ format: 'date-time' }) updatedAt!: string;
 }

@@ -1,0 +1,51 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, Post } from '@nestjs/common';
+import { ApiBearerAuth, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { CurrentCaller } from '../auth/auth.decorators';
+import type { Booking, Caller } from '../bookings/booking';
+import { BookingResponse } from '../bookings/dto/booking.dto';
+import { ApiProblems } from '../errors/api-problems.decorator';
+import { uuidPipe } from '../errors/request-validation';
+import { CreateHoldDto, HoldResponse } from './dto/hold.dto';
+import type { Hold } from './hold';
+import { HoldsService } from './holds.service';
+
+@ApiTags('holds')
+@ApiBearerAuth()
+@ApiProblems(401)
+@Controller()
+export class HoldsController {
+  constructor(private readonly holds: HoldsService) {}
+
+  @Post('matches/:id/holds')
+  @ApiOperation({ summary: 'Hold slots of a match for HOLD_TTL_MS (default 10 minutes); they count against availability' })
+  @ApiCreatedResponse({ type: HoldResponse })
+  @ApiProblems(400, 404, 409, 413, 415, 503)
+  create(@CurrentCaller() caller: Caller, @Param('id', uuidPipe('id')) matchId: string, @Body() body: CreateHoldDto): Promise<Hold> {
+    return this.holds.create(caller, matchId, body.slots);
+  }
+
+  @Get('holds/:id')
+  @ApiOperation({ summary: 'Get one of the caller’s holds (admins: any hold)' })
+  @ApiOkResponse({ type: HoldResponse })
+  @ApiProblems(400, 404)
+  get(@CurrentCaller() caller: Caller, @Param('id', uuidPipe('id')) id: string): Promise<Hold> {
+    return this.holds.get(caller, id);
+  }
+
+  @Post('holds/:id/confirm')
+  @ApiOperation({ summary: 'Turn the hold into a confirmed booking; 410 once it has expired' })
+  @ApiCreatedResponse({ type: BookingResponse })
+  @ApiProblems(400, 404, 409, 410, 503)
+  confirm(@CurrentCaller() caller: Caller, @Param('id', uuidPipe('id')) id: string): Promise<Booking> {
+    return this.holds.confirm(caller, id);
+  }
+
+  @Delete('holds/:id')
+  @HttpCode(204)
+  @ApiOperation({ summary: 'Release the hold at once; releasing it again is a no-op' })
+  @ApiNoContentResponse()
+  @ApiProblems(400, 404, 409, 503)
+  release(@CurrentCaller() caller: Caller, @Param('id', uuidPipe('id')) id: string): Promise<void> {
+    return this.holds.release(caller, id);
+  }
+}
