@@ -28,6 +28,8 @@ import { MatchesService } from './matches/matches.service';
 import { ROOT_LOGGER } from './observability/logging';
 import { MetricsController } from './observability/metrics.controller';
 import { ObservabilityModule } from './observability/observability.module';
+import { RateLimitGuard } from './rate-limit/rate-limit.guard';
+import { RateLimitModule } from './rate-limit/rate-limit.module';
 import { RedisModule } from './redis/redis.module';
 import { ReconciliationJob } from './reconciliation/reconciliation.job';
 
@@ -57,6 +59,7 @@ export class AppModule {
         LifecycleModule,
         RedisModule,
         LocksModule,
+        RateLimitModule,
         TypeOrmModule.forRoot({
           ...buildDataSourceOptions(config.database, databaseUrl, 'service'),
           // Fail fast at startup instead of TypeOrmModule's default of nine retries.
@@ -72,6 +75,8 @@ export class AppModule {
         ...(config.metrics.port === undefined ? [MetricsController] : []),
       ],
       providers: [
+        // Global guards run in this order: writes are counted (per IP even without a valid token) before authentication.
+        { provide: APP_GUARD, useClass: RateLimitGuard },
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_FILTER, useClass: ProblemDetailsFilter },
         TransactionRunner,

@@ -2,6 +2,7 @@ import type { INestApplication } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { AppConfig } from './config/app-config';
+import { documentRateLimitedWrites } from './errors/api-problems.decorator';
 import { createValidationPipe } from './errors/request-validation';
 import { jsonBodyParsing, routeNotFound } from './http/body-parsing';
 import { GracefulShutdown } from './lifecycle/graceful-shutdown';
@@ -32,7 +33,7 @@ export async function configureApp(app: NestExpressApplication, config: AppConfi
 }
 
 function setUpApiDocs(app: INestApplication): void {
-  const document = SwaggerModule.createDocument(
+  const document = documentRateLimitedWrites(SwaggerModule.createDocument(
     app,
     new DocumentBuilder()
       .setTitle('Match booking API')
@@ -43,6 +44,6 @@ function setUpApiDocs(app: INestApplication): void {
       .setVersion('1')
       .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
       .build(),
-  );
+  ), `/${API_PREFIX}/`);
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });
 }

@@ -4,6 +4,12 @@ import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { type AuthenticatedRequest, IS_ADMIN_ONLY, IS_PUBLIC } from './auth.decorators';
 import { InvalidTokenError, verifyAccessToken } from './jwt';
 
+/** The token of an "Authorization: Bearer <token>" header, if the header has that form. */
+export function readBearerToken(header: string | undefined): string | undefined {
+  const match = header === undefined ? null : /^Bearer ([^\s]+)$/i.exec(header.trim());
+  return match?.[1];
+}
+
 /** Global guard: every route needs a valid bearer token unless it is marked @Public(). */
 @Injectable()
 export class AuthGuard implements CanActivate {
@@ -21,13 +27,12 @@ export class AuthGuard implements CanActivate {
     if (this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, targets)) return true;
 
     const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
-    const header = request.headers.authorization;
-    const match = header === undefined ? null : /^Bearer ([^\s]+)$/i.exec(header.trim());
-    if (!match?.[1]) {
+    const token = readBearerToken(request.headers.authorization);
+    if (token === undefined) {
       throw new UnauthorizedException('Send an "Authorization: Bearer <token>" header');
     }
     try {
-      request.caller = verifyAccessToken(match[1], this.secret);
+      request.caller = verifyAccessToken(token, this.secret);
     } catch (error) {
       if (error instanceof InvalidTokenError) throw new UnauthorizedException(`Invalid bearer token: ${error.message}`);
       throw error;

@@ -53,6 +53,7 @@ describe('loadConfig', () => {
     expect(config.auth.jwtSecret).toBe(DEVELOPMENT_JWT_SECRET);
     expect(config.booking.maxSlotsPerBooking).toBe(10);
     expect(config.holds).toEqual({ ttlMs: 600_000, sweepIntervalMs: 30_000 });
+    expect(config.rateLimit).toEqual({ windowMs: 10_000, perCustomer: 50, perIp: 200 });
   });
 
   it('reads every variable it is given', () => {
@@ -87,6 +88,9 @@ describe('loadConfig', () => {
       REDIS_URL: 'rediss://cache:6380',
       AUTH_JWT_SECRET: REAL_SECRET,
       BOOKING_MAX_SLOTS: '4',
+      RATE_LIMIT_WINDOW_MS: '2000',
+      RATE_LIMIT_PER_CUSTOMER: '0',
+      RATE_LIMIT_PER_IP: '30',
     });
     expect(config).toEqual({
       env: 'test',
@@ -120,6 +124,7 @@ describe('loadConfig', () => {
       shutdown: { readinessDelayMs: 5000, gracePeriodMs: 25_000 },
       metrics: { token: 'a-metrics-token-16+', port: 9464 },
       reconciliation: { intervalMs: 0 },
+      rateLimit: { windowMs: 2000, perCustomer: 0, perIp: 30 },
     });
   });
 
@@ -142,6 +147,9 @@ describe('loadConfig', () => {
     ['LOG_LEVEL', 'info'],
     ['DATABASE_MIGRATE_ON_START', 'maybe'],
     ['REDIS_URL', 'http://cache:6379'],
+    ['RATE_LIMIT_WINDOW_MS', '50'],
+    ['RATE_LIMIT_PER_CUSTOMER', '-1'],
+    ['RATE_LIMIT_PER_IP', 'lots'],
   ])('refuses %s=%s with an error naming the variable', (name, value) => {
     expect(configurationError({ [name]: value }).message).toContain(name);
   });

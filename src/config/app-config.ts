@@ -52,6 +52,14 @@ export interface AppConfig {
   reconciliation: { intervalMs: number };
   booking: { maxSlotsPerBooking: number };
   holds: { ttlMs: number; sweepIntervalMs: number };
+  /** Fixed-window limits on writes under /api/v1; a limit of 0 is off. */
+  rateLimit: RateLimitConfig;
+}
+
+export interface RateLimitConfig {
+  windowMs: number;
+  perCustomer: number;
+  perIp: number;
 }
 
 /** Injection token for the validated configuration. */
@@ -134,5 +142,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
     reconciliation: { intervalMs: vars.RECONCILE_INTERVAL_MS },
     booking: { maxSlotsPerBooking: vars.BOOKING_MAX_SLOTS },
     holds: { ttlMs: vars.HOLD_TTL_MS, sweepIntervalMs: vars.HOLD_SWEEP_INTERVAL_MS },
+    rateLimit: { windowMs: vars.RATE_LIMIT_WINDOW_MS, perCustomer: vars.RATE_LIMIT_PER_CUSTOMER, perIp: vars.RATE_LIMIT_PER_IP },
   };
 }

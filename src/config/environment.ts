@@ -137,6 +137,17 @@ export class EnvironmentVariables {
   @toInt() @IsInt() @Min(0) @Max(86_400_000)
   RECONCILE_INTERVAL_MS = 60_000;
 
+  @toInt() @IsInt() @Min(100) @Max(3_600_000)
+  RATE_LIMIT_WINDOW_MS = 10_000;
+
+  /** Writes per window per customer; 0 turns the limit off. */
+  @toInt() @IsInt() @Min(0) @Max(1_000_000)
+  RATE_LIMIT_PER_CUSTOMER = 50;
+
+  /** Writes per window per client IP address; 0 turns the limit off. */
+  @toInt() @IsInt() @Min(0) @Max(1_000_000)
+  RATE_LIMIT_PER_IP = 200;
+
   @IsOptional() @IsString() @MinLength(16, { message: 'METRICS_TOKEN must be at least 16 characters long' })
   METRICS_TOKEN?: string = undefined;
 

@@ -1,5 +1,5 @@
 import { applyDecorators } from '@nestjs/common';
-import { ApiExtraModels, ApiResponse, getSchemaPath } from '@nestjs/swagger';
+import { ApiExtraModels, ApiResponse, getSchemaPath, type OpenAPIObject } from '@nestjs/swagger';
 import { PROBLEM_CONTENT_TYPE } from './problem';
 import { ProblemResponse } from './problem.dto';
 
@@ -12,6 +12,7 @@ const DESCRIPTIONS: Record<number, string> = {
   410: 'The hold has expired (hold-expired); its slots went back to the match',
   413: 'Request body too large',
   415: 'Request body is not JSON',
+  429: 'Too many writes from this customer or IP address (rate-limited); see Retry-After',
   503: 'Temporarily unavailable (lock-timeout, database-unavailable); see Retry-After',
 };
 
@@ -27,4 +28,26 @@ export function ApiProblems(...statuses: number[]): MethodDecorator & ClassDecor
       }),
     ),
   );
+}
+
+const WRITE_OPERATIONS = ['post', 'put', 'patch', 'delete'] as const;
+
+/**
+ * Documents 429 on every write operation under `prefix`, exactly the requests RateLimitGuard
+ * counts; done on the finished document rather than per route, so a new write route cannot
+ * be left undocumented.
+ */
+export function documentRateLimitedWrites(document: OpenAPIObject, prefix: string): OpenAPIObject {
+  for (const [path, item] of Object.entries(document.paths)) {
+    if (!path.startsWith(prefix)) continue;
+    for (const method of WRITE_OPERATIONS) {
+      const operation = item[method];
+      if (!operation) continue;
+      operation.responses['429'] = {
+        description: DESCRIPTIONS[429] ?? 'Error',
+        content: { [PROBLEM_CONTENT_TYPE]: { schema: { $ref: getSchemaPath(ProblemResponse) } } },
+      };
+    }
+  }
+  return document;
 }

@@ -17,6 +17,7 @@ import {
 } from './domain-errors';
 import { type ProblemDetails, problemTypeUri, sendProblem } from './problem';
 import { RequestValidationError } from './request-validation';
+import { RateLimitedError } from '../rate-limit/rate-limited.error';
 
 interface Mapped {
   problem: ProblemDetails;
@@ -106,6 +107,15 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     }
     if (error instanceof RequestValidationError) {
       return problem(HttpStatus.BAD_REQUEST, 'validation-failed', 'Invalid request', error.message, { errors: error.errors });
+    }
+    if (error instanceof RateLimitedError) {
+      return {
+        ...problem(HttpStatus.TOO_MANY_REQUESTS, 'rate-limited', 'Too many requests', error.message, {
+          limit: error.limit,
+          retryAfterSeconds: error.retryAfterSeconds,
+        }),
+        headers: { 'Retry-After': String(error.retryAfterSeconds) },
+      };
     }
     if (error instanceof LockTimeoutError) {
       return retryLater('lock-timeout', 'Match is busy', 'The match is being booked by many customers at once; retry shortly', 1);

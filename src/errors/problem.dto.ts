@@ -15,7 +15,8 @@ export class ProblemResponse {
   @ApiPropertyOptional({ description: 'insufficient-slots: slots still available' }) availableSlots?: number;
   @ApiPropertyOptional({ description: 'insufficient-slots: slots asked for' }) requestedSlots?: number;
   @ApiPropertyOptional({ description: 'capacity-below-booked: slots already booked' }) bookedSlots?: number;
-  @ApiPropertyOptional({ description: '503 answers: seconds to wait (also in Retry-After)' }) retryAfterSeconds?: number;
+  @ApiPropertyOptional({ description: '503 and 429 answers: seconds to wait (also in Retry-After)' }) retryAfterSeconds?: number;
+  @ApiPropertyOptional({ enum: ['customer', 'ip'], description: 'rate-limited: the limit that was reached' }) limit?: string;
   @ApiPropertyOptional({ type: [FieldErrorResponse], description: 'validation-failed: one entry per bad field' })
   errors?: FieldErrorResponse[];
 }

@@ -105,6 +105,19 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly rateLimitedRequests = new Counter({
+    name: 'rate_limited_requests_total',
+    help: 'Writes refused with 429 by limit (customer, ip)',
+    labelNames: ['limit'] as const,
+    registers: [this.registry],
+  });
+
+  readonly rateLimitFallbacks = new Counter({
+    name: 'rate_limit_memory_fallbacks_total',
+    help: 'Writes whose rate-limit hit was counted in memory because Redis failed (limits then hold per instance)',
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }

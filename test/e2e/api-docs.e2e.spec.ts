@@ -27,24 +27,24 @@ const PROBLEM_REF = '#/components/schemas/ProblemResponse';
 
 /** What the API answers, per operation: its success code and every error it can give. */
 const EXPECTED_OPERATIONS: Array<{ method: string; path: string; responses: string[]; body?: string; query?: string[] }> = [
-  { method: 'post', path: '/api/v1/matches', responses: ['201', '400', '401', '403', '413', '415'], body: 'CreateMatchDto' },
+  { method: 'post', path: '/api/v1/matches', responses: ['201', '400', '401', '403', '413', '415', '429'], body: 'CreateMatchDto' },
   { method: 'get', path: '/api/v1/matches', responses: ['200', '400', '401'], query: ['from', 'to', 'limit', 'cursor'] },
   { method: 'get', path: '/api/v1/matches/{id}', responses: ['200', '400', '401', '404'] },
   {
     method: 'patch',
     path: '/api/v1/matches/{id}',
-    responses: ['200', '400', '401', '403', '404', '409', '413', '415'],
+    responses: ['200', '400', '401', '403', '404', '409', '413', '415', '429'],
     body: 'UpdateMatchDto',
   },
   {
     method: 'post',
     path: '/api/v1/matches/{id}/bookings',
-    responses: ['201', '400', '401', '404', '409', '413', '415'],
+    responses: ['201', '400', '401', '404', '409', '413', '415', '429'],
     body: 'CreateBookingDto',
   },
   { method: 'get', path: '/api/v1/bookings', responses: ['200', '400', '401'], query: ['matchId', 'status', 'limit', 'cursor'] },
   { method: 'get', path: '/api/v1/bookings/{id}', responses: ['200', '400', '401', '404'] },
-  { method: 'post', path: '/api/v1/bookings/{id}/cancel', responses: ['200', '400', '401', '404'] },
+  { method: 'post', path: '/api/v1/bookings/{id}/cancel', responses: ['200', '400', '401', '404', '429'] },
   { method: 'get', path: '/health/live', responses: ['200'] },
   { method: 'get', path: '/health/ready', responses: ['200'] },
 ];
@@ -141,6 +141,15 @@ describe('API documentation', () => {
     );
 
     expect(errorResponses.filter(({ ref }) => ref !== PROBLEM_REF)).toEqual([]);
+  });
+
+  it('should describe 429 (rate-limited) on every API write operation and on no read or health check', () => {
+    const operations = allOperations();
+    const writes = operations.filter(({ method, path }) => path.startsWith('/api/v1/') && ['post', 'put', 'patch', 'delete'].includes(method));
+    expect(writes.length).toBeGreaterThanOrEqual(4);
+
+    expect(writes.filter(({ operation }) => operation.responses['429'] === undefined).map(({ method, path }) => `${method} ${path}`)).toEqual([]);
+    expect(operations.filter((operation) => !writes.includes(operation) && operation.operation.responses['429'] !== undefined)).toEqual([]);
   });
 
   it('should give every operation a summary', () => {

@@ -8,6 +8,7 @@ import { AppModule } from '../../src/app.module';
 import { configureApp } from '../../src/app.setup';
 import { signAccessToken } from '../../src/auth/jwt';
 import { type AppConfig, loadConfig } from '../../src/config/app-config';
+import { GENEROUS_RATE_LIMITS } from './rate-limits';
 import { createTestDatabase, dropTestDatabase } from './test-database';
 
 export interface TestApp {
@@ -23,13 +24,14 @@ export interface TestApp {
 
 /**
  * The real application (same module, same HTTP setup as main.ts) on a fresh database of its
- * own. `env` overrides configuration the way an operator would, e.g. { DATABASE_POOL_MAX: '2' }.
+ * own. `env` overrides configuration the way an operator would, e.g. { DATABASE_POOL_MAX: '2' }
+ * (including GENEROUS_RATE_LIMITS).
  */
 export async function startTestApp(env: NodeJS.ProcessEnv = {}, options: { logDestination?: DestinationStream } = {}): Promise<TestApp> {
   const databaseUrl = await createTestDatabase();
   // Quiet unless TEST_LOGS is set or the test captures the logs itself.
   const logLevel = process.env.TEST_LOGS || options.logDestination ? 'debug' : 'fatal';
-  const config = loadConfig({ NODE_ENV: 'test', LOG_LEVEL: logLevel, ...env, DATABASE_URL: databaseUrl });
+  const config = loadConfig({ NODE_ENV: 'test', LOG_LEVEL: logLevel, ...GENEROUS_RATE_LIMITS, ...env, DATABASE_URL: databaseUrl });
   const moduleRef = await Test.createTestingModule({
     imports: [AppModule.register({ config, databaseUrl, logDestination: options.logDestination })],
   }).compile();

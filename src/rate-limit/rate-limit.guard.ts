@@ -1,0 +1,129 @@
+import { type ExecutionContext, Injectable } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import {
+  InjectThrottlerOptions,
+  InjectThrottlerStorage,
+  normalizeIp,
+  ThrottlerGuard,
+  type ThrottlerModuleOptions,
+  type ThrottlerOptions,
+  type ThrottlerStorage,
+} from '@nestjs/throttler';
+import type { Request } from 'express';
+import { readBearerToken } from '../auth/auth.guard';
+import { InvalidTokenError, verifyAccessToken } from '../auth/jwt';
+import type { Caller } from '../bookings/booking';
+import type { RateLimitConfig } from '../config/app-config';
+import { Metrics } from '../observability/metrics';
+import { type RateLimitName, RateLimitedError } from './rate-limited.error';
+
+type ThrottlerRequest = Parameters<ThrottlerGuard['handleRequest']>[0];
+
+const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+const LIMITED_PREFIX = '/api/v1/';
+
+/** Writes under /api/v1 are limited; reads, health checks, /metrics and /docs never are. */
+export function isLimitedRequest(request: Pick<Request, 'method' | 'path'>): boolean {
+  return WRITE_METHODS.has(request.method) && request.path.startsWith(LIMITED_PREFIX);
+}
+
+/**
+ * The caller whose token verifies, else null. The limiter runs before AuthGuard (so that
+ * unauthenticated floods are limited per IP too) and verifies the token itself: an unverified
+ * "sub" must never count against, and so lock out, somebody else's customer id.
+ */
+const callers = new WeakMap<object, Caller | null>();
+export function verifiedCaller(request: Request, secret: string): Caller | null {
+  const known = callers.get(request);
+  if (known !== undefined) return known;
+  let caller: Caller | null = null;
+  const token = readBearerToken(request.headers.authorization);
+  if (token !== undefined) {
+    try {
+      caller = verifyAccessToken(token, secret);
+    } catch (error) {
+      if (!(error instanceof InvalidTokenError)) throw error;
+    }
+  }
+  callers.set(request, caller);
+  return caller;
+}
+
+/**
+ * The throttlers for ThrottlerModule: per customer (authenticated writes) and per client IP
+ * (every write), each a fixed window of RATE_LIMIT_WINDOW_MS; a limit of 0 is left out.
+ */
+export function rateLimitOptions(config: RateLimitConfig, jwtSecret: string): ThrottlerModuleOptions {
+  const throttlers: ThrottlerOptions[] = [];
+  if (config.perCustomer > 0) {
+    throttlers.push({
+      name: 'customer' satisfies RateLimitName,
+      limit: config.perCustomer,
+      ttl: config.windowMs,
+      skipIf: (context) => verifiedCaller(context.switchToHttp().getRequest<Request>(), jwtSecret) === null,
+      getTracker: (request) => verifiedCaller(request as Request, jwtSecret)?.customerId ?? '',
+    });
+  }
+  if (config.perIp > 0) {
+    throttlers.push({
+      name: 'ip' satisfies RateLimitName,
+      limit: config.perIp,
+      ttl: config.windowMs,
+      // 'trust proxy' is on: behind the load balancer this is the client's address from X-Forwarded-For.
+      getTracker: (request) => normalizeIp((request as Request).ip ?? 'unknown'),
+    });
+  }
+  return {
+    throttlers,
+    // One counter per caller across every write route, not one per route.
+    generateKey: (_context, tracker, name) => `${name}:${tracker}`,
+    setHeaders: false,
+  };
+}
+
+/**
+ * @nestjs/throttler's guard, registered globally before AuthGuard. Over a limit it throws
+ * RateLimitedError, which ProblemDetailsFilter answers with 429 problem+json and Retry-After.
+ */
+@Injectable()
+export class RateLimitGuard extends ThrottlerGuard {
+  constructor(
+    @InjectThrottlerOptions() options: ThrottlerModuleOptions,
+    @InjectThrottlerStorage() storage: ThrottlerStorage,
+    reflector: Reflector,
+    private readonly metrics: Metrics,
+  ) {
+    super(options, storage, reflector);
+  }
+
+  override async canActivate(context: ExecutionContext): Promise<boolean> {
+    // With both limits at 0 there is nothing to count (and nothing to warn about).
+    if (this.throttlers.length === 0) return true;
+    return super.canActivate(context);
+  }
+
+  override async onModuleInit(): Promise<void> {
+    const options = this.options;
+    // The base class warns when no throttler is configured; both limits at 0 is a valid choice here.
+    if (!Array.isArray(options) && options.throttlers.length === 0) {
+      this.throttlers = [];
+      return;
+    }
+    await super.onModuleInit();
+  }
+
+  /** Checked before any throttler (a throttler's own skipIf would replace a common one, not add to it). */
+  protected override shouldSkip(context: ExecutionContext): Promise<boolean> {
+    return Promise.resolve(!isLimitedRequest(context.switchToHttp().getRequest<Request>()));
+  }
+
+  protected override async handleRequest({ context, limit, ttl, throttler, getTracker, generateKey }: ThrottlerRequest): Promise<boolean> {
+    const request = context.switchToHttp().getRequest<Request>();
+    const name = (throttler.name ?? 'ip') as RateLimitName;
+    const key = generateKey(context, await getTracker(request, context), name);
+    const { isBlocked, timeToBlockExpire } = await this.storageService.increment(key, ttl, limit, ttl, name);
+    if (!isBlocked) return true;
+    this.metrics.rateLimitedRequests.inc({ limit: name });
+    throw new RateLimitedError(name, limit, ttl, Math.max(1, timeToBlockExpire));
+  }
+}

@@ -1,0 +1,21 @@
+/** Which limit a write ran into. */
+export type RateLimitName = 'customer' | 'ip';
+
+/**
+ * Too many writes in the current window. Carries facts, not HTTP: problem-details.filter.ts
+ * turns it into 429 /problems/rate-limited with Retry-After.
+ */
+export class RateLimitedError extends Error {
+  override readonly name = 'RateLimitedError';
+
+  constructor(
+    readonly limit: RateLimitName,
+    readonly maxWrites: number,
+    readonly windowMs: number,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(
+      `Too many writes from this ${limit === 'customer' ? 'customer' : 'IP address'}: at most ${maxWrites} per ${windowMs / 1000} s; retry in ${retryAfterSeconds} s`,
+    );
+  }
+}
