@@ -16,6 +16,9 @@ import { TransactionRunner } from './database/transaction-runner';
 import { ProblemDetailsFilter } from './errors/problem-details.filter';
 import { HealthModule } from './health/health.module';
 import { HoldSweeper } from './holds/hold-sweeper';
+import { IdempotencyPurger } from './idempotency/idempotency-purger';
+import { IdempotencyRepository } from './idempotency/idempotency.repository';
+import { IdempotencyService } from './idempotency/idempotency.service';
 import { HoldsController } from './holds/holds.controller';
 import { HoldsRepository } from './holds/holds.repository';
 import { HoldsService } from './holds/holds.service';
@@ -90,6 +93,9 @@ export class AppModule {
         HoldsService,
         SlotAvailability,
         HoldSweeper,
+        IdempotencyRepository,
+        IdempotencyService,
+        IdempotencyPurger,
       ],
     };
   }

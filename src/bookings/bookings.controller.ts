@@ -1,4 +1,5 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
+import type { Request, Response } from 'express';
 import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { CurrentCaller } from '../auth/auth.decorators';
 import type { Page } from '../database/sql';
@@ -6,6 +7,9 @@ import { ApiProblems } from '../errors/api-problems.decorator';
 import { uuidPipe } from '../errors/request-validation';
 import { cursorPosition } from '../http/cursor';
 import { DEFAULT_PAGE_SIZE } from '../http/page-query.dto';
+import { ApiIdempotencyKey } from '../idempotency/api-idempotency-key.decorator';
+import { idempotentRequest, respond } from '../idempotency/idempotent-request';
+import { IdempotencyService } from '../idempotency/idempotency.service';
 import type { Booking, Caller } from './booking';
 import { BookingPageResponse, BookingResponse, CreateBookingDto, ListBookingsQueryDto, RescheduleBookingDto } from './dto/booking.dto';
 import { BookingsService } from './bookings.service';
@@ -15,18 +19,25 @@ import { BookingsService } from './bookings.service';
 @ApiProblems(401)
 @Controller()
 export class BookingsController {
-  constructor(private readonly bookings: BookingsService) {}
+  constructor(
+    private readonly bookings: BookingsService,
+    private readonly idempotency: IdempotencyService,
+  ) {}
 
   @Post('matches/:id/bookings')
   @ApiOperation({ summary: 'Book slots of a match for the caller' })
   @ApiCreatedResponse({ type: BookingResponse })
-  @ApiProblems(400, 404, 409, 413, 415, 503)
-  book(
+  @ApiProblems(400, 404, 409, 413, 415, 422, 503)
+  @ApiIdempotencyKey()
+  async book(
     @CurrentCaller() caller: Caller,
     @Param('id', uuidPipe('id')) matchId: string,
     @Body() body: CreateBookingDto,
-  ): Promise<Booking> {
-    return this.bookings.book(caller, matchId, body.slots);
+    @Req() request: Request,
+    @Res({ passthrough: true }) response: Response,
+  ): Promise<unknown> {
+    const idempotent = idempotentRequest(request, caller, 'POST /api/v1/matches/:id/bookings', 201);
+    return respond(response, await this.idempotency.execute(idempotent, (hooks) => this.bookings.book(caller, matchId, body.slots, hooks)));
   }
 
   @Get('bookings')
@@ -54,21 +65,32 @@ export class BookingsController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Move a booking to another match atomically (both match rows locked in id order)' })
   @ApiOkResponse({ type: BookingResponse })
-  @ApiProblems(400, 404, 409, 413, 415, 503)
-  reschedule(
+  @ApiProblems(400, 404, 409, 413, 415, 422, 503)
+  @ApiIdempotencyKey()
+  async reschedule(
     @CurrentCaller() caller: Caller,
     @Param('id', uuidPipe('id')) id: string,
     @Body() body: RescheduleBookingDto,
-  ): Promise<Booking> {
-    return this.bookings.reschedule(caller, id, body.toMatchId);
+    @Req() request: Request,
+    @Res({ passthrough: true }) response: Response,
+  ): Promise<unknown> {
+    const idempotent = idempotentRequest(request, caller, 'POST /api/v1/bookings/:id/reschedule', 200);
+    return respond(response, await this.idempotency.execute(idempotent, (hooks) => this.bookings.reschedule(caller, id, body.toMatchId, hooks)));
   }
 
   @Post('bookings/:id/cancel')
   @HttpCode(200)
   @ApiOperation({ summary: 'Cancel a booking and give its slots back; cancelling again answers the same' })
   @ApiOkResponse({ type: BookingResponse })
-  @ApiProblems(400, 404, 503)
-  cancel(@CurrentCaller() caller: Caller, @Param('id', uuidPipe('id')) id: string): Promise<Booking> {
-    return this.bookings.cancel(caller, id);
+  @ApiProblems(400, 404, 409, 422, 503)
+  @ApiIdempotencyKey()
+  async cancel(
+    @CurrentCaller() caller: Caller,
+    @Param('id', uuidPipe('id')) id: string,
+    @Req() request: Request,
+    @Res({ passthrough: true }) response: Response,
+  ): Promise<unknown> {
+    const idempotent = idempotentRequest(request, caller, 'POST /api/v1/bookings/:id/cancel', 200);
+    return respond(response, await this.idempotency.execute(idempotent, (hooks) => this.bookings.cancel(caller, id, hooks)));
   }
 }

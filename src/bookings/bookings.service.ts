@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { type KeysetPosition, type Page, toPage } from '../database/sql';
-import { TransactionRunner } from '../database/transaction-runner';
+import { type TransactionHooks, TransactionRunner } from '../database/transaction-runner';
 import {
   BookingNotConfirmedError,
   BookingNotFoundError,
@@ -49,7 +49,7 @@ export class BookingsService {
    * slots and insert the booking. Concurrent bookings of one match queue on the row lock, so
    * each one sees the counter its predecessor committed.
    */
-  async book(caller: Caller, matchId: string, slots: number): Promise<Booking> {
+  async book(caller: Caller, matchId: string, slots: number, hooks?: TransactionHooks): Promise<Booking> {
     if (slots > this.maxSlotsPerBooking) {
       throw new InvalidInputError('slots', `slots must not be greater than ${this.maxSlotsPerBooking}`);
     }
@@ -63,7 +63,7 @@ export class BookingsService {
           if (availableSlots < slots) throw new InsufficientSlotsError(matchId, slots, availableSlots);
           return this.bookings.insertConfirmed(queryRunner, { matchId, customerId: caller.customerId, slots });
         },
-        { onRetry: () => this.metrics.bookingOutcomes.inc({ outcome: 'retried' }) },
+        { onRetry: () => this.metrics.bookingOutcomes.inc({ outcome: 'retried' }), hooks },
       );
       this.metrics.bookingOutcomes.inc({ outcome: 'confirmed' });
       return booking;
@@ -74,50 +74,55 @@ export class BookingsService {
   }
 
   /** Idempotent: cancelling a cancelled booking answers it as it is and gives nothing back twice. */
-  async cancel(caller: Caller, bookingId: string): Promise<Booking> {
-    let booking = await this.get(caller, bookingId);
-    // A concurrent reschedule may move the booking between our read and the lock: follow it.
-    for (let attempt = 1; ; attempt += 1) {
-      if (booking.status === 'cancelled') return booking;
-      const matchId = booking.matchId;
-      const outcome = await this.transactions.run('cancel-booking', async (queryRunner) => {
-        // Lock order everywhere: match rows first (by id), then their bookings.
-        await this.matches.lockById(queryRunner, matchId, 'cancel-booking');
-        const cancelled = await this.bookings.cancelConfirmed(queryRunner, bookingId, matchId);
-        return cancelled ?? (await this.bookings.findById(bookingId, queryRunner));
-      });
-      if (!outcome) throw new BookingNotFoundError(bookingId);
-      if (outcome.status === 'cancelled' || attempt === MOVED_BOOKING_ATTEMPTS) return outcome;
-      booking = outcome;
-    }
+  async cancel(caller: Caller, bookingId: string, hooks?: TransactionHooks): Promise<Booking> {
+    const booking = await this.get(caller, bookingId);
+    if (booking.status === 'cancelled') return booking;
+    return this.transactions.run(
+      'cancel-booking',
+      async (queryRunner) => {
+        // A concurrent reschedule may move the booking between a read and the lock: follow it.
+        let matchId = booking.matchId;
+        for (let attempt = 1; ; attempt += 1) {
+          // Lock order everywhere: match rows first (by id), then their bookings.
+          await this.matches.lockById(queryRunner, matchId, 'cancel-booking');
+          const cancelled = await this.bookings.cancelConfirmed(queryRunner, bookingId, matchId);
+          if (cancelled) return cancelled;
+          const current = await this.bookings.findById(bookingId, queryRunner);
+          if (!current) throw new BookingNotFoundError(bookingId);
+          if (current.status === 'cancelled' || attempt === MOVED_BOOKING_ATTEMPTS) return current;
+          matchId = current.matchId;
+        }
+      },
+      { hooks },
+    );
   }
 
   /**
    * Moves a booking to another match atomically. Both match rows are locked in one fixed
    * order (by id), so two opposite reschedules never deadlock.
    */
-  async reschedule(caller: Caller, bookingId: string, toMatchId: string): Promise<Booking> {
-    let booking = await this.get(caller, bookingId);
-    for (let attempt = 1; ; attempt += 1) {
-      if (booking.status !== 'confirmed') throw new BookingNotConfirmedError(bookingId);
-      const fromMatchId = booking.matchId;
-      if (fromMatchId === toMatchId) return booking;
-      const slots = booking.slots;
-      const moved = await this.transactions.run('reschedule-booking', async (queryRunner) => {
+  async reschedule(caller: Caller, bookingId: string, toMatchId: string, hooks?: TransactionHooks): Promise<Booking> {
+    const booking = await this.get(caller, bookingId);
+    if (booking.status !== 'confirmed') throw new BookingNotConfirmedError(bookingId);
+    if (booking.matchId === toMatchId) return booking;
+    return this.transactions.run(
+      'reschedule-booking',
+      async (queryRunner) => {
+        const fromMatchId = booking.matchId;
         const locked = await this.matches.lockManyById(queryRunner, [fromMatchId, toMatchId], 'reschedule-booking');
         const target = locked.get(toMatchId);
         if (!target) throw new MatchNotFoundError(toMatchId);
-        const availableSlots = await this.availability.freeSlots(queryRunner, target, slots);
-        if (availableSlots < slots) throw new InsufficientSlotsError(toMatchId, slots, availableSlots);
-        return this.bookings.moveConfirmed(queryRunner, bookingId, fromMatchId, toMatchId);
-      });
-      if (moved) return moved;
-      // Cancelled or moved by a concurrent request since our read: decide again on its state.
-      const current = await this.bookings.findById(bookingId);
-      if (!current) throw new BookingNotFoundError(bookingId);
-      if (attempt === MOVED_BOOKING_ATTEMPTS) throw new ConcurrencyConflictError(`Booking ${bookingId} kept changing during the reschedule`);
-      booking = current;
-    }
+        const availableSlots = await this.availability.freeSlots(queryRunner, target, booking.slots);
+        if (availableSlots < booking.slots) throw new InsufficientSlotsError(toMatchId, booking.slots, availableSlots);
+        const moved = await this.bookings.moveConfirmed(queryRunner, bookingId, fromMatchId, toMatchId);
+        if (moved) return moved;
+        // Cancelled or moved by a concurrent request since our read.
+        const current = await this.bookings.findById(bookingId, queryRunner);
+        if (current?.status === 'cancelled') throw new BookingNotConfirmedError(bookingId);
+        throw new ConcurrencyConflictError(`Booking ${bookingId} was moved by a concurrent request; retry`);
+      },
+      { hooks },
+    );
   }
 
   /** A customer sees only their own bookings; someone else's answers "not found", not "forbidden". */

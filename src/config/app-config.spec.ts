@@ -53,6 +53,7 @@ describe('loadConfig', () => {
     expect(config.auth.jwtSecret).toBe(DEVELOPMENT_JWT_SECRET);
     expect(config.booking.maxSlotsPerBooking).toBe(10);
     expect(config.holds).toEqual({ ttlMs: 600_000, sweepIntervalMs: 30_000 });
+    expect(config.idempotency).toEqual({ keyTtlMs: 86_400_000, purgeIntervalMs: 3_600_000 });
     expect(config.rateLimit).toEqual({ windowMs: 10_000, perCustomer: 50, perIp: 200 });
   });
 
@@ -120,6 +121,7 @@ describe('loadConfig', () => {
       auth: { jwtSecret: REAL_SECRET },
       booking: { maxSlotsPerBooking: 4 },
       holds: { ttlMs: 600_000, sweepIntervalMs: 30_000 },
+      idempotency: { keyTtlMs: 86_400_000, purgeIntervalMs: 3_600_000 },
       health: { checkTimeoutMs: 1000 },
       shutdown: { readinessDelayMs: 5000, gracePeriodMs: 25_000 },
       metrics: { token: 'a-metrics-token-16+', port: 9464 },

@@ -52,6 +52,7 @@ export interface AppConfig {
   reconciliation: { intervalMs: number };
   booking: { maxSlotsPerBooking: number };
   holds: { ttlMs: number; sweepIntervalMs: number };
+  idempotency: { keyTtlMs: number; purgeIntervalMs: number };
   /** Fixed-window limits on writes under /api/v1; a limit of 0 is off. */
   rateLimit: RateLimitConfig;
 }
@@ -142,6 +143,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
     reconciliation: { intervalMs: vars.RECONCILE_INTERVAL_MS },
     booking: { maxSlotsPerBooking: vars.BOOKING_MAX_SLOTS },
     holds: { ttlMs: vars.HOLD_TTL_MS, sweepIntervalMs: vars.HOLD_SWEEP_INTERVAL_MS },
+    idempotency: { keyTtlMs: vars.IDEMPOTENCY_KEY_TTL_MS, purgeIntervalMs: vars.IDEMPOTENCY_PURGE_INTERVAL_MS },
     rateLimit: { windowMs: vars.RATE_LIMIT_WINDOW_MS, perCustomer: vars.RATE_LIMIT_PER_CUSTOMER, perIp: vars.RATE_LIMIT_PER_IP },
   };
 }

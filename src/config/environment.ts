@@ -116,6 +116,12 @@ export class EnvironmentVariables {
   @toInt() @IsInt() @Min(0) @Max(3_600_000)
   HOLD_SWEEP_INTERVAL_MS = 30_000;
 
+  @toInt() @IsInt() @Min(1_000) @Max(30 * 86_400_000)
+  IDEMPOTENCY_KEY_TTL_MS = 86_400_000;
+
+  @toInt() @IsInt() @Min(0) @Max(86_400_000)
+  IDEMPOTENCY_PURGE_INTERVAL_MS = 3_600_000;
+
   @toInt() @IsInt() @Min(0) @Max(600_000)
   SHUTDOWN_READINESS_DELAY_MS = 5_000;
 

@@ -3,9 +3,10 @@ import type { DataSourceOptions } from 'typeorm';
 import type { DatabaseConfig } from '../config/app-config';
 import { BookingEntity } from '../bookings/booking.entity';
 import { HoldEntity } from '../holds/hold.entity';
+import { IdempotencyKeyEntity } from '../idempotency/idempotency-key.entity';
 import { MatchEntity } from '../matches/match.entity';
 
-export const ENTITIES = [MatchEntity, BookingEntity, HoldEntity];
+export const ENTITIES = [MatchEntity, BookingEntity, HoldEntity, IdempotencyKeyEntity];
 export const MIGRATIONS_TABLE = 'schema_migrations';
 const MIGRATIONS_GLOB = path.join(__dirname, '..', '..', 'migrations', '*.{ts,js}');
 

@@ -8,9 +8,18 @@ import { isConnectionFailure, PG_ERROR, sqlState, translateDatabaseError } from 
 
 const CONFLICT_BACKOFF_BASE_MS = 20;
 
+/** Steps that must share the transaction of the work (e.g. the idempotency record of a write). */
+export interface TransactionHooks {
+  /** Runs first in the transaction, before the work. */
+  before?: (queryRunner: QueryRunner) => Promise<void>;
+  /** Runs after the work, with its result, just before COMMIT. */
+  after?: (queryRunner: QueryRunner, result: unknown) => Promise<void>;
+}
+
 export interface RunOptions {
   /** Called before each rerun after a deadlock or serialization failure (e.g. to count it). */
   onRetry?: () => void;
+  hooks?: TransactionHooks;
 }
 
 /**
@@ -45,7 +54,7 @@ export class TransactionRunner {
   async run<T>(name: string, work: (queryRunner: QueryRunner) => Promise<T>, options: RunOptions = {}): Promise<T> {
     for (let attempt = 1; ; attempt += 1) {
       try {
-        return await this.runOnce(name, work);
+        return await this.runOnce(name, work, options.hooks);
       } catch (error) {
         if (!(error instanceof ConcurrencyConflictError) || attempt > this.conflictRetries) throw error;
         this.metrics.transactionRetries.inc({ transaction: name, reason: sqlState(error.cause) === PG_ERROR.deadlockDetected ? 'deadlock' : 'serialization' });
@@ -57,7 +66,7 @@ export class TransactionRunner {
     }
   }
 
-  private async runOnce<T>(name: string, work: (queryRunner: QueryRunner) => Promise<T>): Promise<T> {
+  private async runOnce<T>(name: string, work: (queryRunner: QueryRunner) => Promise<T>, hooks: TransactionHooks = {}): Promise<T> {
     const queryRunner = this.dataSource.createQueryRunner();
     let transactionStarted = false;
     let connectionUnsafe: unknown;
@@ -76,7 +85,9 @@ export class TransactionRunner {
       startedAt = performance.now();
       // An integer validated at startup, so it is safe to inline (SET takes no parameters).
       await queryRunner.query(`SET LOCAL lock_timeout = ${this.lockTimeoutMs}`);
+      await hooks.before?.(queryRunner);
       const value = await work(queryRunner);
+      await hooks.after?.(queryRunner, value);
       await queryRunner.commitTransaction();
       result = 'committed';
       return value;

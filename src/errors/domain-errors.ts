@@ -90,3 +90,17 @@ export class DatabaseUnavailableError extends DomainError {}
 
 /** A deadlock or serialization failure that outlived its retries. Safe to retry. */
 export class ConcurrencyConflictError extends DomainError {}
+
+/** A request with this Idempotency-Key is being processed right now. Safe to retry shortly. */
+export class IdempotencyInFlightError extends DomainError {
+  constructor(readonly key: string) {
+    super(`A request with Idempotency-Key "${key}" is still being processed`);
+  }
+}
+
+/** The Idempotency-Key was first used with a different request. */
+export class IdempotencyKeyReusedError extends DomainError {
+  constructor(readonly key: string) {
+    super(`Idempotency-Key "${key}" was already used with a different request`);
+  }
+}

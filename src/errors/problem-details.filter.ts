@@ -10,6 +10,8 @@ import {
   HoldExpiredError,
   HoldNotActiveError,
   HoldNotFoundError,
+  IdempotencyInFlightError,
+  IdempotencyKeyReusedError,
   InsufficientSlotsError,
   InvalidInputError,
   LockTimeoutError,
@@ -73,6 +75,15 @@ export class ProblemDetailsFilter implements ExceptionFilter {
         bookedSlots: error.bookedSlots,
         heldSlots: error.heldSlots,
       });
+    }
+    if (error instanceof IdempotencyInFlightError) {
+      return {
+        ...problem(HttpStatus.CONFLICT, 'idempotency-in-flight', 'Request in progress', error.message, { retryAfterSeconds: 1 }),
+        headers: { 'Retry-After': '1' },
+      };
+    }
+    if (error instanceof IdempotencyKeyReusedError) {
+      return problem(HttpStatus.UNPROCESSABLE_ENTITY, 'idempotency-key-reused', 'Idempotency-Key reused', error.message);
     }
     if (error instanceof HoldNotFoundError) {
       return problem(HttpStatus.NOT_FOUND, 'hold-not-found', 'Hold not found', error.message, { holdId: error.holdId });

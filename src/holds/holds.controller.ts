@@ -1,10 +1,14 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Req, Res } from '@nestjs/common';
+import type { Request, Response } from 'express';
 import { ApiBearerAuth, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { CurrentCaller } from '../auth/auth.decorators';
-import type { Booking, Caller } from '../bookings/booking';
+import type { Caller } from '../bookings/booking';
 import { BookingResponse } from '../bookings/dto/booking.dto';
 import { ApiProblems } from '../errors/api-problems.decorator';
 import { uuidPipe } from '../errors/request-validation';
+import { ApiIdempotencyKey } from '../idempotency/api-idempotency-key.decorator';
+import { idempotentRequest, respond } from '../idempotency/idempotent-request';
+import { IdempotencyService } from '../idempotency/idempotency.service';
 import { CreateHoldDto, HoldResponse } from './dto/hold.dto';
 import type { Hold } from './hold';
 import { HoldsService } from './holds.service';
@@ -14,14 +18,25 @@ import { HoldsService } from './holds.service';
 @ApiProblems(401)
 @Controller()
 export class HoldsController {
-  constructor(private readonly holds: HoldsService) {}
+  constructor(
+    private readonly holds: HoldsService,
+    private readonly idempotency: IdempotencyService,
+  ) {}
 
   @Post('matches/:id/holds')
   @ApiOperation({ summary: 'Hold slots of a match for HOLD_TTL_MS (default 10 minutes); they count against availability' })
   @ApiCreatedResponse({ type: HoldResponse })
-  @ApiProblems(400, 404, 409, 413, 415, 503)
-  create(@CurrentCaller() caller: Caller, @Param('id', uuidPipe('id')) matchId: string, @Body() body: CreateHoldDto): Promise<Hold> {
-    return this.holds.create(caller, matchId, body.slots);
+  @ApiProblems(400, 404, 409, 413, 415, 422, 503)
+  @ApiIdempotencyKey()
+  async create(
+    @CurrentCaller() caller: Caller,
+    @Param('id', uuidPipe('id')) matchId: string,
+    @Body() body: CreateHoldDto,
+    @Req() request: Request,
+    @Res({ passthrough: true }) response: Response,
+  ): Promise<unknown> {
+    const idempotent = idempotentRequest(request, caller, 'POST /api/v1/matches/:id/holds', 201);
+    return respond(response, await this.idempotency.execute(idempotent, (hooks) => this.holds.create(caller, matchId, body.slots, hooks)));
   }
 
   @Get('holds/:id')
@@ -35,9 +50,16 @@ export class HoldsController {
   @Post('holds/:id/confirm')
   @ApiOperation({ summary: 'Turn the hold into a confirmed booking; 410 once it has expired' })
   @ApiCreatedResponse({ type: BookingResponse })
-  @ApiProblems(400, 404, 409, 410, 503)
-  confirm(@CurrentCaller() caller: Caller, @Param('id', uuidPipe('id')) id: string): Promise<Booking> {
-    return this.holds.confirm(caller, id);
+  @ApiProblems(400, 404, 409, 410, 422, 503)
+  @ApiIdempotencyKey()
+  async confirm(
+    @CurrentCaller() caller: Caller,
+    @Param('id', uuidPipe('id')) id: string,
+    @Req() request: Request,
+    @Res({ passthrough: true }) response: Response,
+  ): Promise<unknown> {
+    const idempotent = idempotentRequest(request, caller, 'POST /api/v1/holds/:id/confirm', 201);
+    return respond(response, await this.idempotency.execute(idempotent, (hooks) => this.holds.confirm(caller, id, hooks)));
   }
 
   @Delete('holds/:id')

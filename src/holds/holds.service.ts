@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { Booking, Caller } from '../bookings/booking';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
-import { TransactionRunner } from '../database/transaction-runner';
+import { type TransactionHooks, TransactionRunner } from '../database/transaction-runner';
 import {
   HoldExpiredError,
   HoldNotActiveError,
@@ -33,7 +33,7 @@ export class HoldsService {
     this.maxSlots = config.booking.maxSlotsPerBooking;
   }
 
-  async create(caller: Caller, matchId: string, slots: number): Promise<Hold> {
+  async create(caller: Caller, matchId: string, slots: number, hooks?: TransactionHooks): Promise<Hold> {
     if (slots > this.maxSlots) throw new InvalidInputError('slots', `slots must not be greater than ${this.maxSlots}`);
     return this.transactions.run('create-hold', async (queryRunner) => {
       const match = await this.matches.lockById(queryRunner, matchId, 'create-hold');
@@ -41,7 +41,7 @@ export class HoldsService {
       const availableSlots = await this.availability.freeSlots(queryRunner, match, slots);
       if (availableSlots < slots) throw new InsufficientSlotsError(matchId, slots, availableSlots);
       return this.holds.insertActive(queryRunner, { matchId, customerId: caller.customerId, slots, ttlMs: this.ttlMs });
-    });
+    }, { hooks });
   }
 
   /** A customer sees only their own holds; someone else's answers "not found". */
@@ -56,7 +56,7 @@ export class HoldsService {
    * Turns the hold into a confirmed booking. An expired hold answers 410 and its slots go back
    * to the match (committed before the error is raised).
    */
-  async confirm(caller: Caller, holdId: string): Promise<Booking> {
+  async confirm(caller: Caller, holdId: string, hooks?: TransactionHooks): Promise<Booking> {
     const hold = await this.get(caller, holdId);
     if (hold.status !== 'active') throw new HoldNotActiveError(holdId, hold.status, hold.bookingId);
     const outcome = await this.transactions.run('confirm-hold', async (queryRunner) => {
@@ -69,6 +69,15 @@ export class HoldsService {
         return { kind: 'expired' as const };
       }
       return { kind: 'unchanged' as const, current };
+    }, {
+      // Only a confirmation is a success to record; an expiry commits its release but answers 410.
+      hooks: hooks && {
+        before: hooks.before,
+        after: (queryRunner, outcome) =>
+          (outcome as { kind: string }).kind === 'confirmed' && hooks.after
+            ? hooks.after(queryRunner, (outcome as { booking: Booking }).booking)
+            : Promise.resolve(),
+      },
     });
     if (outcome.kind === 'confirmed') return outcome.booking;
     if (outcome.kind === 'expired') throw new HoldExpiredError(holdId);
