@@ -4,7 +4,8 @@ import { type KeysetPosition, queryRows } from '../database/sql';
 import type { BookingStatus } from './booking.entity';
 import type { Booking } from './booking';
 
-interface BookingRow {
+/** A bookings row as selected with BOOKING_COLUMNS (also by statements of other repositories). */
+export interface BookingRow {
   id: string;
   match_id: string;
   customer_id: string;
@@ -15,7 +16,7 @@ interface BookingRow {
   position_at: string;
 }
 
-const BOOKING_COLUMNS = `id, match_id, customer_id, slots, status, created_at, cancelled_at,
+export const BOOKING_COLUMNS = `id, match_id, customer_id, slots, status, created_at, cancelled_at,
   to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS position_at`;
 
 export interface BookingListFilter {
@@ -125,7 +126,7 @@ export class BookingsRepository {
   }
 }
 
-function toBooking(row: BookingRow): Booking {
+export function toBooking(row: BookingRow): Booking {
   return {
     id: row.id,
     matchId: row.match_id,

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { DataSource, type QueryRunner } from 'typeorm';
 import { queryRows } from '../database/sql';
 import type { Booking } from '../bookings/booking';
+import { BOOKING_COLUMNS, type BookingRow, toBooking } from '../bookings/bookings.repository';
 import type { HoldStatus } from './hold.entity';
 import type { Hold } from './hold';
 
@@ -77,15 +78,7 @@ export class HoldsRepository {
    * more. Call with the match row locked.
    */
   async confirm(queryRunner: QueryRunner, holdId: string, matchId: string, bookingId: string): Promise<Booking | undefined> {
-    const [row] = await queryRows<{
-      id: string;
-      match_id: string;
-      customer_id: string;
-      slots: number;
-      status: 'confirmed';
-      created_at: Date;
-      cancelled_at: null;
-    }>(
+    const [row] = await queryRows<BookingRow>(
       queryRunner,
       `WITH hold AS (
          UPDATE holds SET status = 'confirmed', resolved_at = now(), booking_id = $3
@@ -97,20 +90,10 @@ export class HoldsRepository {
        )
        INSERT INTO bookings (id, match_id, customer_id, slots)
        SELECT $3, match_id, customer_id, slots FROM hold
-       RETURNING id, match_id, customer_id, slots, status, created_at, cancelled_at`,
+       RETURNING ${BOOKING_COLUMNS}`,
       [holdId, matchId, bookingId],
     );
-    return (
-      row && {
-        id: row.id,
-        matchId: row.match_id,
-        customerId: row.customer_id,
-        slots: row.slots,
-        status: row.status,
-        createdAt: row.created_at,
-        cancelledAt: row.cancelled_at,
-      }
-    );
+    return row && toBooking(row);
   }
 
   /** Releases an active hold (expired or not) and gives its slots back. Call with the match row locked. */
