@@ -76,7 +76,7 @@ export class HoldSweeper implements OnApplicationBootstrap, OnApplicationShutdow
           'SELECT id FROM matches WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE SKIP LOCKED',
           [candidates],
         );
-        return locked.length === 0 ? 0 : this.holds.expireDue(queryRunner, locked.map((row) => row.id));
+        return locked.length === 0 ? 0 : (await this.holds.expireDue(queryRunner, locked.map((row) => row.id))).holds;
       });
       if (released === null) return batch === 0 ? null : expired;
       expired += released;

@@ -40,10 +40,10 @@ export class HoldsRepository {
 
   /**
    * Marks the expired active holds of the given matches as expired and takes their slots off
-   * the held counters. Returns how many holds expired. Call with those match rows locked.
+   * the held counters. Call with those match rows locked.
    */
-  async expireDue(queryRunner: QueryRunner, matchIds: string[]): Promise<number> {
-    const [row] = await queryRows<{ expired: string }>(
+  async expireDue(queryRunner: QueryRunner, matchIds: string[]): Promise<{ holds: number; slots: number }> {
+    const [row] = await queryRows<{ holds: string; slots: string }>(
       queryRunner,
       `WITH expired AS (
          UPDATE holds SET status = 'expired', resolved_at = now()
@@ -54,10 +54,10 @@ export class HoldsRepository {
        ), released AS (
          UPDATE matches SET held_slots = held_slots - per_match.slots FROM per_match WHERE matches.id = per_match.match_id
        )
-       SELECT count(*) AS expired FROM expired`,
+       SELECT count(*) AS holds, COALESCE(SUM(slots), 0) AS slots FROM expired`,
       [matchIds],
     );
-    return Number(row?.expired ?? 0);
+    return { holds: Number(row?.holds ?? 0), slots: Number(row?.slots ?? 0) };
   }
 
   /** Matches that have expired active holds, for the sweeper (served by holds_active_expiry_idx). */

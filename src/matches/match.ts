@@ -1,42 +1,33 @@
-/** A match as the service sees it. */
+/** A match as the service reads it. */
 export interface Match {
   id: string;
   title: string;
   startsAt: Date;
   capacity: number;
   bookedSlots: number;
-  /** The held counter: slots of active holds, including expired ones not released yet. */
+  /** Slots of live holds (active and unexpired), whether or not expired ones were released yet. */
   heldSlots: number;
-  /** Slots of holds that are active and unexpired now. */
-  liveHeldSlots: number;
   createdAt: Date;
   updatedAt: Date;
 }
 
-/** The API representation: held slots are the live ones, and availability is derived. */
-export interface MatchView {
+/**
+ * The counters of a match whose row is locked: what a write needs to decide. heldSlots is the
+ * stored counter, which may still include expired holds (see holds/slot-availability.ts).
+ */
+export interface LockedMatch {
   id: string;
-  title: string;
-  startsAt: Date;
   capacity: number;
   bookedSlots: number;
   heldSlots: number;
+}
+
+/** The API representation, with the derived availability. */
+export interface MatchView extends Match {
   availableSlots: number;
-  createdAt: Date;
-  updatedAt: Date;
 }
 
 export function toMatchView(match: Match): MatchView {
-  return {
-    id: match.id,
-    title: match.title,
-    startsAt: match.startsAt,
-    capacity: match.capacity,
-    bookedSlots: match.bookedSlots,
-    heldSlots: match.liveHeldSlots,
-    // An expired hold never counts against availability, swept or not.
-    availableSlots: match.capacity - match.bookedSlots - match.liveHeldSlots,
-    createdAt: match.createdAt,
-    updatedAt: match.updatedAt,
-  };
+  // An expired hold never counts against availability, swept or not.
+  return { ...match, availableSlots: match.capacity - match.bookedSlots - match.heldSlots };
 }

@@ -44,7 +44,10 @@ export class MatchesService {
       if (changes.capacity !== undefined) {
         // Free slots at the new capacity must not go negative: booked and live held slots stay.
         const freeAtNewCapacity = await this.availability.freeSlots(queryRunner, { ...match, capacity: changes.capacity }, 0);
-        if (freeAtNewCapacity < 0) throw new CapacityBelowBookedError(id, changes.capacity, match.bookedSlots, match.liveHeldSlots);
+        if (freeAtNewCapacity < 0) {
+          const liveHeldSlots = changes.capacity - match.bookedSlots - freeAtNewCapacity;
+          throw new CapacityBelowBookedError(id, changes.capacity, match.bookedSlots, liveHeldSlots);
+        }
       }
       return toMatchView(await this.matches.update(queryRunner, id, changes));
     });
