@@ -9,6 +9,7 @@ import { AuthGuard } from './auth/auth.guard';
 import { BookingsController } from './bookings/bookings.controller';
 import { BookingsRepository } from './bookings/bookings.repository';
 import { BookingsService } from './bookings/bookings.service';
+import { Reservations } from './bookings/reservations';
 import type { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { buildDataSourceOptions } from './database/data-source-options';
@@ -87,6 +88,7 @@ export class AppModule {
         MatchesService,
         BookingsRepository,
         BookingsService,
+        Reservations,
         DbActivityRepository,
         ReconciliationJob,
         HoldsRepository,

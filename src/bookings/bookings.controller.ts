@@ -37,7 +37,7 @@ export class BookingsController {
     @Res({ passthrough: true }) response: Response,
   ): Promise<unknown> {
     const idempotent = idempotentRequest(request, caller, 'POST /api/v1/matches/:id/bookings', 201);
-    return respond(response, await this.idempotency.execute(idempotent, (hooks) => this.bookings.book(caller, matchId, body.slots, hooks)));
+    return respond(response, await this.idempotency.execute(idempotent, (guard) => this.bookings.book(caller, matchId, body.slots, guard?.claim)));
   }
 
   @Get('bookings')

@@ -19,6 +19,83 @@ export interface BookingRow {
 export const BOOKING_COLUMNS = `id, match_id, customer_id, slots, status, created_at, cancelled_at,
   to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS position_at`;
 
+/** One booking request of a reservation batch; `record` is its idempotency record, written only if it is accepted. */
+export interface ReservationRequestRow {
+  bookingId: string;
+  customerId: string;
+  slots: number;
+  record?: { endpoint: string; key: string; requestHash: string; status: number; body: unknown; ttlMs: number };
+}
+
+/** The decision on one request, with its booking when accepted (the booking columns are null otherwise). */
+export interface ReservationRow extends Nullable<BookingRow> {
+  accepted: boolean;
+  /** Free slots when this request's turn came. */
+  free_before: number;
+  /** The match's held_slots counter, which may include expired holds (see holds/slot-availability.ts). */
+  held_slots: number;
+  /** Idempotency records the statement wrote, over the whole batch. */
+  records_written: number;
+}
+
+type Nullable<T> = { [K in keyof T]: T[K] | null };
+
+/**
+ * The reservation, in one statement, so that the match row lock is held for the statement and the
+ * COMMIT after it, with no round trip to the service in between:
+ * - lock the match row (SELECT ... FOR UPDATE) and read its counters;
+ * - decide the requests first come, first served: each takes its slots if they are still free
+ *   (a request for 3 slots may be refused while a later one for 1 slot is served);
+ * - add the accepted slots to the counter, insert the accepted bookings (ids made by the caller)
+ *   and the idempotency records of the accepted requests that carry a key.
+ * $1 match id; $2..$4 booking ids, customer ids, slots; $5..$10 per request the idempotency
+ * record's endpoint, key, request hash, status, body and ttl (all null when the request has none).
+ * The CHECK constraint on matches refuses overbooking even if this logic were wrong.
+ */
+export const RESERVE_SLOTS_SQL = `WITH RECURSIVE
+locked AS MATERIALIZED (
+  SELECT id, capacity - booked_slots - held_slots AS free_slots, held_slots FROM matches WHERE id = $1 FOR UPDATE
+),
+requests AS MATERIALIZED (
+  SELECT * FROM unnest($2::uuid[], $3::text[], $4::int[]) WITH ORDINALITY AS r(booking_id, customer_id, slots, position)
+),
+decided (position, booking_id, customer_id, slots, accepted, free_after) AS (
+  SELECT 0::bigint, NULL::uuid, NULL::text, 0, false, free_slots FROM locked
+  UNION ALL
+  SELECT r.position, r.booking_id, r.customer_id, r.slots, r.slots <= d.free_after,
+         CASE WHEN r.slots <= d.free_after THEN d.free_after - r.slots ELSE d.free_after END
+    FROM decided d JOIN requests r ON r.position = d.position + 1
+),
+accepted AS MATERIALIZED (SELECT * FROM decided WHERE accepted),
+counted AS (
+  UPDATE matches SET booked_slots = booked_slots + totals.slots
+    FROM (SELECT SUM(slots)::int AS slots FROM accepted) totals
+   WHERE matches.id = $1 AND totals.slots IS NOT NULL
+),
+inserted AS (
+  INSERT INTO bookings (id, match_id, customer_id, slots)
+  SELECT booking_id, $1, customer_id, slots FROM accepted
+  RETURNING ${BOOKING_COLUMNS}
+),
+recorded AS (
+  INSERT INTO idempotency_keys (customer_id, endpoint, key, request_hash, response_status, response_body, expires_at)
+  SELECT a.customer_id, k.endpoint, k.key, k.request_hash, k.status, k.body, now() + make_interval(secs => k.ttl_ms / 1000.0)
+    FROM accepted a
+    JOIN unnest($5::text[], $6::text[], $7::text[], $8::int[], $9::jsonb[], $10::bigint[])
+         WITH ORDINALITY AS k(endpoint, key, request_hash, status, body, ttl_ms, position) USING (position)
+   WHERE k.key IS NOT NULL
+  ON CONFLICT (customer_id, endpoint, key) DO UPDATE
+     SET request_hash = EXCLUDED.request_hash, response_status = EXCLUDED.response_status,
+         response_body = EXCLUDED.response_body, created_at = now(), expires_at = EXCLUDED.expires_at
+   WHERE idempotency_keys.expires_at <= now()
+  RETURNING key
+)
+SELECT d.accepted, d.free_after + CASE WHEN d.accepted THEN d.slots ELSE 0 END AS free_before, l.held_slots,
+       (SELECT count(*) FROM recorded)::int AS records_written, b.*
+  FROM decided d CROSS JOIN locked l LEFT JOIN inserted b ON b.id = d.booking_id
+ WHERE d.position > 0
+ ORDER BY d.position`;
+
 export interface BookingListFilter {
   customerId?: string;
   matchId?: string;
@@ -33,21 +110,22 @@ export class BookingsRepository {
   constructor(private readonly dataSource: DataSource) {}
 
   /**
-   * Adds the slots to the match's counter and inserts the booking in one round trip, so the
-   * match row lock is held for as short a time as possible. Call with the match row locked.
+   * The reservation statement; see RESERVE_SLOTS_SQL. Returns one row per request, in order, or
+   * no rows when the match does not exist.
    */
-  async insertConfirmed(
-    queryRunner: QueryRunner,
-    booking: { matchId: string; customerId: string; slots: number },
-  ): Promise<Booking> {
-    const [row] = await queryRows<BookingRow>(
-      queryRunner,
-      `WITH counted AS (UPDATE matches SET booked_slots = booked_slots + $3 WHERE id = $1)
-       INSERT INTO bookings (match_id, customer_id, slots) VALUES ($1, $2, $3)
-       RETURNING ${BOOKING_COLUMNS}`,
-      [booking.matchId, booking.customerId, booking.slots],
-    );
-    return toBooking(row!);
+  async lockAndReserve(queryRunner: QueryRunner, matchId: string, requests: ReservationRequestRow[]): Promise<ReservationRow[]> {
+    return queryRows<ReservationRow>(queryRunner, RESERVE_SLOTS_SQL, [
+      matchId,
+      requests.map((r) => r.bookingId),
+      requests.map((r) => r.customerId),
+      requests.map((r) => r.slots),
+      requests.map((r) => r.record?.endpoint ?? null),
+      requests.map((r) => r.record?.key ?? null),
+      requests.map((r) => r.record?.requestHash ?? null),
+      requests.map((r) => r.record?.status ?? null),
+      requests.map((r) => (r.record ? JSON.stringify(r.record.body) : null)),
+      requests.map((r) => r.record?.ttlMs ?? null),
+    ]);
   }
 
   /**

@@ -2,11 +2,13 @@ import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { type KeysetPosition, type Page, toPage } from '../database/sql';
 import { type TransactionHooks, TransactionRunner } from '../database/transaction-runner';
+import { type IdempotencyClaim, ReplayStoredResponse } from '../idempotency/idempotency.service';
 import {
   BookingNotConfirmedError,
   BookingNotFoundError,
   ConcurrencyConflictError,
   DatabaseUnavailableError,
+  IdempotencyInFlightError,
   InsufficientSlotsError,
   InvalidInputError,
   LockTimeoutError,
@@ -18,6 +20,8 @@ import { MatchesRepository } from '../matches/matches.repository';
 import type { BookingStatus } from './booking.entity';
 import type { Booking, Caller } from './booking';
 import { BookingsRepository } from './bookings.repository';
+import { CoalescingQueue } from './coalescing-queue';
+import { type BookingRequest, Reservations } from './reservations';
 
 /** How many times cancel and reschedule follow a booking that a concurrent request moved. */
 const MOVED_BOOKING_ATTEMPTS = 3;
@@ -32,44 +36,55 @@ export interface BookingListQuery {
 @Injectable()
 export class BookingsService {
   private readonly maxSlotsPerBooking: number;
+  private readonly reservationQueue: CoalescingQueue<BookingRequest, Booking>;
+  /** Idempotency keys of bookings queued or running in this instance. */
+  private readonly keysInFlight = new Set<string>();
 
   constructor(
     private readonly bookings: BookingsRepository,
     private readonly matches: MatchesRepository,
     private readonly transactions: TransactionRunner,
-    @Inject(APP_CONFIG) config: Pick<AppConfig, 'booking'>,
+    @Inject(APP_CONFIG) config: Pick<AppConfig, 'booking' | 'database'>,
     private readonly metrics: Metrics,
     private readonly availability: SlotAvailability,
+    reservations: Reservations,
   ) {
     this.maxSlotsPerBooking = config.booking.maxSlotsPerBooking;
+    this.reservationQueue = new CoalescingQueue({
+      maxBatch: config.booking.maxBatchSize,
+      // Waiting in this queue replaces waiting on the row lock, and is bounded the same way.
+      maxWaitMs: config.database.lockTimeoutMs,
+      waitTimeoutError: () => new LockTimeoutError('Gave up waiting for the match: earlier bookings of it took longer than the lock timeout'),
+      runBatch: (matchId, requests) => reservations.reserve(matchId, requests),
+    });
   }
 
   /**
-   * The reservation: lock the match row, read availability under the lock, then count the
-   * slots and insert the booking. Concurrent bookings of one match queue on the row lock, so
-   * each one sees the counter its predecessor committed.
+   * Books slots of a match. Concurrent bookings of one match coalesce into batches that one
+   * reservation transaction each decides under a single lock of the match row (reservations.ts);
+   * a booking with no concurrent company runs alone, at once.
    */
-  async book(caller: Caller, matchId: string, slots: number, hooks?: TransactionHooks): Promise<Booking> {
+  async book(caller: Caller, matchId: string, slots: number, claim?: IdempotencyClaim): Promise<Booking> {
     if (slots > this.maxSlotsPerBooking) {
       throw new InvalidInputError('slots', `slots must not be greater than ${this.maxSlotsPerBooking}`);
     }
+    // A retry that arrives while its first attempt still waits in the queue is told so at once
+    // (as the Redis in-flight lock would), instead of queueing behind it.
+    const keyId = claim && JSON.stringify([claim.scope.customerId, claim.scope.endpoint, claim.scope.key]);
+    if (keyId !== undefined) {
+      if (this.keysInFlight.has(keyId)) throw new IdempotencyInFlightError(claim!.scope.key);
+      this.keysInFlight.add(keyId);
+    }
     try {
-      const booking = await this.transactions.run(
-        'book-slots',
-        async (queryRunner) => {
-          const match = await this.matches.lockById(queryRunner, matchId, 'book-slots');
-          if (!match) throw new MatchNotFoundError(matchId);
-          const availableSlots = await this.availability.freeSlots(queryRunner, match, slots);
-          if (availableSlots < slots) throw new InsufficientSlotsError(matchId, slots, availableSlots);
-          return this.bookings.insertConfirmed(queryRunner, { matchId, customerId: caller.customerId, slots });
-        },
-        { onRetry: () => this.metrics.bookingOutcomes.inc({ outcome: 'retried' }), hooks },
-      );
+      const booking = await this.reservationQueue.submit(matchId, { customerId: caller.customerId, slots, ...(claim && { claim }) });
       this.metrics.bookingOutcomes.inc({ outcome: 'confirmed' });
       return booking;
     } catch (error) {
-      this.metrics.bookingOutcomes.inc({ outcome: bookingFailureOutcome(error) });
+      const outcome = bookingFailureOutcome(error);
+      if (outcome) this.metrics.bookingOutcomes.inc({ outcome });
       throw error;
+    } finally {
+      if (keyId !== undefined) this.keysInFlight.delete(keyId);
     }
   }
 
@@ -144,7 +159,9 @@ export class BookingsService {
   }
 }
 
-function bookingFailureOutcome(error: unknown): BookingOutcome {
+/** Undefined for an answer about the Idempotency-Key (a replay or a key in flight): no booking was attempted. */
+function bookingFailureOutcome(error: unknown): BookingOutcome | undefined {
+  if (error instanceof ReplayStoredResponse || error instanceof IdempotencyInFlightError) return undefined;
   if (error instanceof InsufficientSlotsError) return 'insufficient_slots';
   if (error instanceof MatchNotFoundError) return 'match_not_found';
   if (error instanceof LockTimeoutError) return 'lock_timeout';

@@ -110,6 +110,9 @@ export class EnvironmentVariables {
   @toInt() @IsInt() @Min(1) @Max(10_000)
   BOOKING_MAX_SLOTS = 10;
 
+  @toInt() @IsInt() @Min(1) @Max(1_000)
+  BOOKING_BATCH_MAX = 100;
+
   @toInt() @IsInt() @Min(1_000) @Max(86_400_000)
   HOLD_TTL_MS = 600_000;
 

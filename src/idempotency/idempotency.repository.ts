@@ -43,6 +43,36 @@ export class IdempotencyRepository {
   }
 
   /**
+   * tryLockScope and find for many scopes in one round trip, with the transaction's timestamp
+   * (the created_at of every row the transaction inserts). Each claim is `locked: false` when a
+   * request with the same key is being processed elsewhere, else carries the committed record if any.
+   */
+  async claimScopes(
+    queryRunner: QueryRunner,
+    scopes: IdempotencyScope[],
+  ): Promise<{ transactionTime: Date; claims: Array<{ locked: boolean; stored: StoredResponse | undefined }> }> {
+    const rows = await queryRows<{ locked: boolean; request_hash: string | null; response_status: number | null; response_body: unknown; transaction_time: Date }>(
+      queryRunner,
+      `SELECT pg_try_advisory_xact_lock(c.lock_key) AS locked, r.request_hash, r.response_status, r.response_body, now() AS transaction_time
+         FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS c(lock_key, customer_id, endpoint, key, position)
+         LEFT JOIN idempotency_keys r
+           ON r.customer_id = c.customer_id AND r.endpoint = c.endpoint AND r.key = c.key AND r.expires_at > now()
+        ORDER BY c.position`,
+      [scopes.map(scopeLockKey), scopes.map((s) => s.customerId), scopes.map((s) => s.endpoint), scopes.map((s) => s.key)],
+    );
+    return {
+      transactionTime: rows[0]!.transaction_time,
+      claims: rows.map((row) => ({
+        locked: row.locked,
+        stored:
+          row.locked && row.request_hash !== null && row.response_status !== null
+            ? { requestHash: row.request_hash, status: row.response_status, body: row.response_body }
+            : undefined,
+      })),
+    };
+  }
+
+  /**
    * Records the response; an expired record of the same scope is replaced. Returns false when an
    * unexpired record already exists. Call inside the write's transaction.
    */

@@ -19,11 +19,34 @@ export interface IdempotentRequest {
 
 export type IdempotentOutcome<T> = { replayed: false; value: T } | { replayed: true; status: number; body: unknown };
 
-/** Thrown inside the write's transaction when a committed record turns up: roll back and replay it. */
-class ReplayInstead extends Error {
+/** What a write must record, in its own transaction, when it succeeds. */
+export interface IdempotencyClaim {
+  scope: IdempotencyScope;
+  requestHash: string;
+  successStatus: number;
+  ttlMs: number;
+}
+
+/**
+ * Handed to the write. A write run by TransactionRunner passes it on as its hooks (the record is
+ * claimed before the work and written after it); a write that records many requests in one
+ * statement (the coalesced bookings) uses `claim` and settles with ReplayStoredResponse or
+ * IdempotencyInFlightError itself.
+ */
+export interface IdempotencyGuard extends TransactionHooks {
+  claim: IdempotencyClaim;
+}
+
+/** Ends a write whose key turned out to have a committed record: roll back and replay the record. */
+export class ReplayStoredResponse extends Error {
   constructor(readonly stored: StoredResponse) {
     super('replay the stored response');
   }
+}
+
+/** The record of a successful write: its body is what Express sends (Dates become ISO strings). */
+export function storedResponse(claim: IdempotencyClaim, value: unknown): StoredResponse {
+  return { requestHash: claim.requestHash, status: claim.successStatus, body: toJson(value) };
 }
 
 const IN_FLIGHT_TTL_MS = 60_000;
@@ -53,33 +76,34 @@ export class IdempotencyService {
     return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
   }
 
-  async execute<T>(request: IdempotentRequest | undefined, operation: (hooks?: TransactionHooks) => Promise<T>): Promise<IdempotentOutcome<T>> {
+  async execute<T>(request: IdempotentRequest | undefined, operation: (guard?: IdempotencyGuard) => Promise<T>): Promise<IdempotentOutcome<T>> {
     if (!request) return { replayed: false, value: await operation() };
     const { scope } = request;
     const stored = await this.lookup(scope);
     if (stored) return this.replay(stored, request);
 
+    const claim: IdempotencyClaim = { scope, requestHash: request.requestHash, successStatus: request.successStatus, ttlMs: this.ttlMs };
     const inFlight = await this.acquireInFlight(scope);
     try {
       const value = await operation({
+        claim,
         before: async (queryRunner: QueryRunner) => {
           // The backstop of the Redis lock, and the only guard when Redis is down.
           if (!(await this.records.tryLockScope(queryRunner, scope))) throw new IdempotencyInFlightError(scope.key);
           const committed = await this.records.find(scope, queryRunner);
-          if (committed) throw new ReplayInstead(committed);
+          if (committed) throw new ReplayStoredResponse(committed);
         },
         after: async (queryRunner: QueryRunner, result: unknown) => {
-          const response = { requestHash: request.requestHash, status: request.successStatus, body: toJson(result) };
-          if (!(await this.records.insert(queryRunner, scope, response, this.ttlMs))) {
+          if (!(await this.records.insert(queryRunner, scope, storedResponse(claim, result), this.ttlMs))) {
             const committed = await this.records.find(scope, queryRunner);
-            if (committed) throw new ReplayInstead(committed);
+            if (committed) throw new ReplayStoredResponse(committed);
           }
         },
       });
-      await this.cache(scope, { requestHash: request.requestHash, status: request.successStatus, body: toJson(value) });
+      await this.cache(scope, storedResponse(claim, value));
       return { replayed: false, value };
     } catch (error) {
-      if (error instanceof ReplayInstead) return this.replay(error.stored, request);
+      if (error instanceof ReplayStoredResponse) return this.replay(error.stored, request);
       throw error;
     } finally {
       if (inFlight) await this.locks.release(inFlight);

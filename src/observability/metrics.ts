@@ -28,6 +28,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly bookingBatchSize = new Histogram({
+    name: 'booking_batch_size',
+    help: 'Booking requests of one match decided together in one reservation transaction (coalesced while the previous batch ran)',
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
+    registers: [this.registry],
+  });
+
   readonly transactionDuration = new Histogram({
     name: 'db_transaction_duration_seconds',
     help: 'Duration of database transactions, from BEGIN to COMMIT or ROLLBACK',
@@ -45,7 +52,7 @@ export class Metrics {
 
   readonly rowLockWait = new Histogram({
     name: 'db_row_lock_wait_seconds',
-    help: 'Time spent acquiring a match row lock (SELECT ... FOR UPDATE)',
+    help: 'Time spent acquiring a match row lock (SELECT ... FOR UPDATE); for book-slots, the whole reservation statement that takes it',
     labelNames: ['transaction'] as const,
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 3],
     registers: [this.registry],

@@ -4,11 +4,11 @@ import { bookingState, bookOverHttp, connectClient, getStatus, insertMatch, repo
 import { startTestApp, type TestApp } from '../support/test-app';
 
 /**
- * Every pooled connection is taken by a booking that waits on one hot row, locked by another
- * client: new requests must not queue without bound, and the health endpoints must not queue
- * behind them.
+ * Every pooled connection is taken by a booking that waits on a row locked by another client
+ * (one booking per match: bookings of one match share one connection, see coalescing-queue.ts):
+ * new requests must not queue without bound, and the health endpoints must not queue behind them.
  */
-describe('a pool exhausted by bookings waiting on one hot row', () => {
+describe('a pool exhausted by bookings waiting on locked rows', () => {
   const POOL_MAX = 2;
   const POOL_WAIT_TIMEOUT_MS = 500;
   const HEALTH_CHECK_TIMEOUT_MS = 1_000;
@@ -37,16 +37,17 @@ describe('a pool exhausted by bookings waiting on one hot row', () => {
   });
 
   it('should answer a new request 503 with Retry-After after at most the pool wait timeout, while liveness and readiness stay responsive', async () => {
-    const hot = await insertMatch(observer, 100);
+    const QUEUED = 6;
+    const locked: string[] = [];
+    for (let i = 0; i < QUEUED; i += 1) locked.push(await insertMatch(observer, 100));
     const cold = await insertMatch(observer, 100);
     await holder.query('BEGIN');
-    await holder.query('SELECT 1 FROM matches WHERE id = $1 FOR UPDATE', [hot]);
+    await holder.query('SELECT 1 FROM matches WHERE id = ANY($1::uuid[]) FOR UPDATE', [locked]);
 
-    const QUEUED = 6;
-    const hotBookings = Array.from({ length: QUEUED }, (_, i) => bookOverHttp(baseUrl, hot, `hot-${i}`, 15_000));
-    // Both pooled connections are taken once two bookings wait on the row lock.
+    const lockedBookings = locked.map((matchId, i) => bookOverHttp(baseUrl, matchId, `locked-${i}`, 15_000));
+    // Both pooled connections are taken once two bookings wait on a row lock.
     await waitFor(
-      'every pooled connection to wait on the hot row',
+      'every pooled connection to wait on a locked row',
       async () => {
         const { rows } = await observer.query<{ waiting: string }>(
           `SELECT count(*) AS waiting FROM pg_stat_activity
@@ -81,7 +82,7 @@ describe('a pool exhausted by bookings waiting on one hot row', () => {
     expect(ready.elapsedMs).toBeLessThan(HEALTH_CHECK_TIMEOUT_MS);
 
     await holder.query('ROLLBACK');
-    const results = await Promise.all(hotBookings);
+    const results = await Promise.all(lockedBookings);
     const statuses = results.map((result) => result.status).sort();
     // The two holding a connection book once the lock is free; the queued ones gave up at the pool wait timeout.
     expect(statuses).toEqual([...Array(POOL_MAX).fill(201), ...Array(QUEUED - POOL_MAX).fill(503)]);
@@ -90,10 +91,10 @@ describe('a pool exhausted by bookings waiting on one hot row', () => {
       expect(result.elapsedMs).toBeLessThan(POOL_WAIT_TIMEOUT_MS + 1_000);
     }
 
-    const hotState = await bookingState(observer, hot);
-    expect(hotState.bookedSlots).toBe(POOL_MAX);
-    expect(hotState.confirmedSlots).toBe(hotState.bookedSlots);
-    expect(hotState.confirmedIds.sort()).toEqual(results.filter((r) => r.status === 201).map((r) => String(r.body.id)).sort());
+    const states = await Promise.all(locked.map((matchId) => bookingState(observer, matchId)));
+    expect(states.reduce((sum, state) => sum + state.bookedSlots, 0)).toBe(POOL_MAX);
+    for (const state of states) expect(state.confirmedSlots).toBe(state.bookedSlots);
+    expect(states.flatMap((state) => state.confirmedIds).sort()).toEqual(results.filter((r) => r.status === 201).map((r) => String(r.body.id)).sort());
     expect(await bookingState(observer, cold)).toEqual({ bookedSlots: 0, confirmedSlots: 0, confirmedIds: [] });
     // The pool serves again at once.
     await expect(bookOverHttp(baseUrl, cold, 'after', 5_000)).resolves.toMatchObject({ status: 201 });
