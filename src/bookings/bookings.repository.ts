@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type QueryRunner } from 'typeorm';
-import { type KeysetPosition, queryRows } from '../database/sql';
+import { type KeysetPosition, queryPreparedRows, queryRows } from '../database/sql';
 import type { BookingStatus } from './booking.entity';
 import type { Booking } from './booking';
 
@@ -16,24 +16,31 @@ export interface BookingRow {
   position_at: string;
 }
 
-export const BOOKING_COLUMNS = `id, match_id, customer_id, slots, status, created_at, cancelled_at,
+/** The columns toBooking() reads. */
+const BOOKING_FIELDS = 'id, match_id, customer_id, slots, status, created_at, cancelled_at';
+
+export const BOOKING_COLUMNS = `${BOOKING_FIELDS},
   to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS position_at`;
 
 /** One booking request of a reservation batch; `record` is its idempotency record, written only if it is accepted. */
 export interface ReservationRequestRow {
+  matchId: string;
   bookingId: string;
   customerId: string;
   slots: number;
   record?: { endpoint: string; key: string; requestHash: string; status: number; body: unknown; ttlMs: number };
 }
 
-/** The decision on one request, with its booking when accepted (the booking columns are null otherwise). */
-export interface ReservationRow extends Nullable<BookingRow> {
-  accepted: boolean;
-  /** Free slots when this request's turn came. */
-  free_before: number;
+/**
+ * The decision on one request, with its booking when accepted (the booking columns are null
+ * otherwise). `accepted` is null when the match does not exist.
+ */
+export interface ReservationRow extends Nullable<Omit<BookingRow, 'position_at'>> {
+  accepted: boolean | null;
+  /** Free slots of the match when this request's turn came. */
+  free_before: number | null;
   /** The match's held_slots counter, which may include expired holds (see holds/slot-availability.ts). */
-  held_slots: number;
+  held_slots: number | null;
   /** Idempotency records the statement wrote, over the whole batch. */
   records_written: number;
 }
@@ -41,41 +48,45 @@ export interface ReservationRow extends Nullable<BookingRow> {
 type Nullable<T> = { [K in keyof T]: T[K] | null };
 
 /**
- * The reservation, in one statement, so that the match row lock is held for the statement and the
- * COMMIT after it, with no round trip to the service in between:
- * - lock the match row (SELECT ... FOR UPDATE) and read its counters;
- * - decide the requests first come, first served: each takes its slots if they are still free
- *   (a request for 3 slots may be refused while a later one for 1 slot is served);
- * - add the accepted slots to the counter, insert the accepted bookings (ids made by the caller)
+ * The reservation of a batch of requests (of one match or of many), in one statement, so that the
+ * match row locks are held for the statement and the commit after it, with no round trip to the
+ * service in between:
+ * - lock the batch's match rows (SELECT ... FOR UPDATE), in id order like every multi-row lock
+ *   here, and read their counters;
+ * - decide each match's requests first come, first served: each takes its slots if they are
+ *   still free (a request for 3 slots may be refused while a later one for 1 slot is served);
+ * - add the accepted slots to the counters, insert the accepted bookings (ids made by the caller)
  *   and the idempotency records of the accepted requests that carry a key.
- * $1 match id; $2..$4 booking ids, customer ids, slots; $5..$10 per request the idempotency
- * record's endpoint, key, request hash, status, body and ttl (all null when the request has none).
+ * $1..$4 per request: match id, booking id, customer id, slots; $5..$10 per request the
+ * idempotency record's endpoint, key, request hash, status, body and ttl (null when it has none).
  * The CHECK constraint on matches refuses overbooking even if this logic were wrong.
  */
 export const RESERVE_SLOTS_SQL = `WITH RECURSIVE
-locked AS MATERIALIZED (
-  SELECT id, capacity - booked_slots - held_slots AS free_slots, held_slots FROM matches WHERE id = $1 FOR UPDATE
-),
 requests AS MATERIALIZED (
-  SELECT * FROM unnest($2::uuid[], $3::text[], $4::int[]) WITH ORDINALITY AS r(booking_id, customer_id, slots, position)
+  SELECT r.*, row_number() OVER (PARTITION BY r.match_id ORDER BY r.position) AS turn
+    FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int[]) WITH ORDINALITY AS r(match_id, booking_id, customer_id, slots, position)
 ),
-decided (position, booking_id, customer_id, slots, accepted, free_after) AS (
-  SELECT 0::bigint, NULL::uuid, NULL::text, 0, false, free_slots FROM locked
+locked AS MATERIALIZED (
+  SELECT id, capacity - booked_slots - held_slots AS free_slots, held_slots FROM matches
+   WHERE id IN (SELECT match_id FROM requests) ORDER BY id FOR UPDATE
+),
+decided (match_id, turn, position, booking_id, customer_id, slots, accepted, free_after) AS (
+  SELECT id, 0::bigint, 0::bigint, NULL::uuid, NULL::text, 0, false, free_slots FROM locked
   UNION ALL
-  SELECT r.position, r.booking_id, r.customer_id, r.slots, r.slots <= d.free_after,
+  SELECT r.match_id, r.turn, r.position, r.booking_id, r.customer_id, r.slots, r.slots <= d.free_after,
          CASE WHEN r.slots <= d.free_after THEN d.free_after - r.slots ELSE d.free_after END
-    FROM decided d JOIN requests r ON r.position = d.position + 1
+    FROM decided d JOIN requests r ON r.match_id = d.match_id AND r.turn = d.turn + 1
 ),
 accepted AS MATERIALIZED (SELECT * FROM decided WHERE accepted),
 counted AS (
   UPDATE matches SET booked_slots = booked_slots + totals.slots
-    FROM (SELECT SUM(slots)::int AS slots FROM accepted) totals
-   WHERE matches.id = $1 AND totals.slots IS NOT NULL
+    FROM (SELECT match_id, SUM(slots)::int AS slots FROM accepted GROUP BY match_id) totals
+   WHERE matches.id = totals.match_id
 ),
 inserted AS (
   INSERT INTO bookings (id, match_id, customer_id, slots)
-  SELECT booking_id, $1, customer_id, slots FROM accepted
-  RETURNING ${BOOKING_COLUMNS}
+  SELECT booking_id, match_id, customer_id, slots FROM accepted
+  RETURNING ${BOOKING_FIELDS}
 ),
 recorded AS (
   INSERT INTO idempotency_keys (customer_id, endpoint, key, request_hash, response_status, response_body, expires_at)
@@ -92,9 +103,11 @@ recorded AS (
 )
 SELECT d.accepted, d.free_after + CASE WHEN d.accepted THEN d.slots ELSE 0 END AS free_before, l.held_slots,
        (SELECT count(*) FROM recorded)::int AS records_written, b.*
-  FROM decided d CROSS JOIN locked l LEFT JOIN inserted b ON b.id = d.booking_id
- WHERE d.position > 0
- ORDER BY d.position`;
+  FROM requests r
+  LEFT JOIN decided d ON d.position = r.position AND d.turn > 0
+  LEFT JOIN locked l ON l.id = r.match_id
+  LEFT JOIN inserted b ON b.id = d.booking_id
+ ORDER BY r.position`;
 
 export interface BookingListFilter {
   customerId?: string;
@@ -109,13 +122,10 @@ export interface BookingListFilter {
 export class BookingsRepository {
   constructor(private readonly dataSource: DataSource) {}
 
-  /**
-   * The reservation statement; see RESERVE_SLOTS_SQL. Returns one row per request, in order, or
-   * no rows when the match does not exist.
-   */
-  async lockAndReserve(queryRunner: QueryRunner, matchId: string, requests: ReservationRequestRow[]): Promise<ReservationRow[]> {
-    return queryRows<ReservationRow>(queryRunner, RESERVE_SLOTS_SQL, [
-      matchId,
+  /** The reservation statement (RESERVE_SLOTS_SQL). Returns one row per request, in order. */
+  async lockAndReserve(queryRunner: QueryRunner, requests: ReservationRequestRow[]): Promise<ReservationRow[]> {
+    return queryPreparedRows<ReservationRow>(queryRunner, 'reserve-slots', RESERVE_SLOTS_SQL, [
+      requests.map((r) => r.matchId),
       requests.map((r) => r.bookingId),
       requests.map((r) => r.customerId),
       requests.map((r) => r.slots),
@@ -204,7 +214,7 @@ export class BookingsRepository {
   }
 }
 
-export function toBooking(row: BookingRow): Booking {
+export function toBooking(row: Omit<BookingRow, 'position_at'>): Booking {
   return {
     id: row.id,
     matchId: row.match_id,

@@ -52,17 +52,18 @@ export class BookingsService {
     this.maxSlotsPerBooking = config.booking.maxSlotsPerBooking;
     this.reservationQueue = new CoalescingQueue({
       maxBatch: config.booking.maxBatchSize,
+      maxConcurrentBatches: config.booking.concurrentBatches,
       // Waiting in this queue replaces waiting on the row lock, and is bounded the same way.
       maxWaitMs: config.database.lockTimeoutMs,
       waitTimeoutError: () => new LockTimeoutError('Gave up waiting for the match: earlier bookings of it took longer than the lock timeout'),
-      runBatch: (matchId, requests) => reservations.reserve(matchId, requests),
+      runBatch: (requests) => reservations.reserve(requests),
     });
   }
 
   /**
-   * Books slots of a match. Concurrent bookings of one match coalesce into batches that one
-   * reservation transaction each decides under a single lock of the match row (reservations.ts);
-   * a booking with no concurrent company runs alone, at once.
+   * Books slots of a match. Concurrent bookings coalesce into batches, each decided by one
+   * reservation statement under one lock of each of its match rows (coalescing-queue.ts,
+   * reservations.ts); a booking with no concurrent company runs alone, at once.
    */
   async book(caller: Caller, matchId: string, slots: number, claim?: IdempotencyClaim): Promise<Booking> {
     if (slots > this.maxSlotsPerBooking) {
@@ -76,7 +77,7 @@ export class BookingsService {
       this.keysInFlight.add(keyId);
     }
     try {
-      const booking = await this.reservationQueue.submit(matchId, { customerId: caller.customerId, slots, ...(claim && { claim }) });
+      const booking = await this.reservationQueue.submit(matchId, { matchId, customerId: caller.customerId, slots, ...(claim && { claim }) });
       this.metrics.bookingOutcomes.inc({ outcome: 'confirmed' });
       return booking;
     } catch (error) {

@@ -2,85 +2,94 @@ import { CoalescingQueue, type Settled } from './coalescing-queue';
 
 class WaitTimeout extends Error {}
 
+type Request = { key: string; n: number };
+
 /** A runBatch whose batches finish only when the test says so, recording what each batch held. */
 function controllableRunner() {
-  const batches: Array<{ key: string; requests: number[]; finish: (outcomes?: Array<Settled<string>>) => void; fail: (error: Error) => void }> = [];
-  const runBatch = (key: string, requests: number[]) =>
+  const batches: Array<{ requests: Request[]; finish: (outcomes?: Array<Settled<string>>) => void; fail: (error: Error) => void }> = [];
+  const runBatch = (requests: Request[]) =>
     new Promise<Array<Settled<string>>>((resolve, reject) => {
       batches.push({
-        key,
         requests,
-        finish: (outcomes) => resolve(outcomes ?? requests.map((r) => ({ ok: true, value: `${key}:${r}` }))),
+        finish: (outcomes) => resolve(outcomes ?? requests.map((r) => ({ ok: true, value: `${r.key}:${r.n}` }))),
         fail: reject,
       });
     });
-  return { batches, runBatch };
+  const contents = () => batches.map((batch) => batch.requests.map((r) => `${r.key}:${r.n}`));
+  return { batches, runBatch, contents };
 }
 
 const flush = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('CoalescingQueue', () => {
-  function queue(runBatch: (key: string, requests: number[]) => Promise<Array<Settled<string>>>, options: { maxBatch?: number; maxWaitMs?: number } = {}) {
-    return new CoalescingQueue<number, string>({
+  function queue(runBatch: (requests: Request[]) => Promise<Array<Settled<string>>>, options: { maxBatch?: number; maxConcurrentBatches?: number; maxWaitMs?: number } = {}) {
+    const q = new CoalescingQueue<Request, string>({
       maxBatch: options.maxBatch ?? 100,
+      maxConcurrentBatches: options.maxConcurrentBatches ?? 1,
       maxWaitMs: options.maxWaitMs ?? 60_000,
       waitTimeoutError: () => new WaitTimeout('waited too long'),
       runBatch,
     });
+    return { q, submit: (key: string, n: number) => q.submit(key, { key, n }) };
   }
 
-  it('should run a request for an idle key at once, alone, and batch the requests that arrive meanwhile in order', async () => {
-    const { batches, runBatch } = controllableRunner();
-    const q = queue(runBatch);
+  it('should run a request at once, alone, when nothing runs, and batch the requests that arrive meanwhile, in order', async () => {
+    const { batches, runBatch, contents } = controllableRunner();
+    const { q, submit } = queue(runBatch);
 
-    const first = q.submit('m', 1);
-    expect(batches.map((b) => b.requests)).toEqual([[1]]);
-    const later = [2, 3, 4].map((n) => q.submit('m', n));
+    const first = submit('m', 1);
+    expect(contents()).toEqual([['m:1']]);
+    const later = [submit('a', 2), submit('m', 3), submit('b', 4)];
     await flush();
     expect(batches).toHaveLength(1);
 
     batches[0]!.finish();
     await expect(first).resolves.toBe('m:1');
-    await flush();
-    expect(batches.map((b) => b.requests)).toEqual([[1], [2, 3, 4]]);
+    expect(contents()).toEqual([['m:1'], ['a:2', 'm:3', 'b:4']]);
     batches[1]!.finish();
-    await expect(Promise.all(later)).resolves.toEqual(['m:2', 'm:3', 'm:4']);
-    expect(q.activeKeys).toBe(0);
+    await expect(Promise.all(later)).resolves.toEqual(['a:2', 'm:3', 'b:4']);
+    expect(q.waitingRequests).toBe(0);
   });
 
-  it('should run different keys independently', () => {
-    const { batches, runBatch } = controllableRunner();
-    const q = queue(runBatch);
-    void q.submit('a', 1);
-    void q.submit('b', 2);
-    expect(batches.map((b) => [b.key, b.requests])).toEqual([
-      ['a', [1]],
-      ['b', [2]],
-    ]);
+  it('should run up to maxConcurrentBatches batches at once, never two with the same key', async () => {
+    const { batches, runBatch, contents } = controllableRunner();
+    const { submit } = queue(runBatch, { maxConcurrentBatches: 3 });
+    void submit('hot', 1);
+    void submit('hot', 2);
+    void submit('a', 3);
+    void submit('hot', 4);
+    void submit('b', 5);
+    // 'hot' runs in the first batch, so its next requests wait; the others start batches of their own.
+    expect(contents()).toEqual([['hot:1'], ['a:3'], ['b:5']]);
+    batches[1]!.finish();
+    await flush();
+    expect(contents()).toHaveLength(3);
+    batches[0]!.finish();
+    await flush();
+    expect(contents()[3]).toEqual(['hot:2', 'hot:4']);
   });
 
   it('should split a long queue into batches of at most maxBatch', async () => {
-    const { batches, runBatch } = controllableRunner();
-    const q = queue(runBatch, { maxBatch: 2 });
-    const all = [1, 2, 3, 4, 5].map((n) => q.submit('m', n));
+    const { batches, runBatch, contents } = controllableRunner();
+    const { submit } = queue(runBatch, { maxBatch: 2 });
+    const all = [1, 2, 3, 4, 5].map((n) => submit(`k${n}`, n));
     for (let i = 0; i < 3; i += 1) {
-      await flush();
       batches[i]!.finish();
+      await flush();
     }
     await expect(Promise.all(all)).resolves.toHaveLength(5);
-    expect(batches.map((b) => b.requests)).toEqual([[1], [2, 3], [4, 5]]);
+    expect(contents()).toEqual([['k1:1'], ['k2:2', 'k3:3'], ['k4:4', 'k5:5']]);
   });
 
-  it("should settle each request with its own outcome, and fail a whole batch when the batch fails, then go on", async () => {
+  it('should settle each request with its own outcome, and fail a whole batch when the batch fails, then go on', async () => {
     const { batches, runBatch } = controllableRunner();
-    const q = queue(runBatch);
-    const first = q.submit('m', 1);
-    const second = q.submit('m', 2);
-    const third = q.submit('m', 3);
+    const { submit } = queue(runBatch);
+    const first = submit('m', 1);
+    const second = submit('m', 2);
+    const third = submit('n', 3);
     const refused = new Error('refused');
     batches[0]!.fail(new Error('connection lost'));
     await expect(first).rejects.toThrow('connection lost');
-    await flush();
     batches[1]!.finish([
       { ok: false, error: refused },
       { ok: true, value: 'booked' },
@@ -90,27 +99,26 @@ describe('CoalescingQueue', () => {
   });
 
   it('should fail a request that waited longer than maxWaitMs instead of running it late', async () => {
-    const { batches, runBatch } = controllableRunner();
-    const q = queue(runBatch, { maxWaitMs: 20 });
-    const first = q.submit('m', 1);
-    const late = q.submit('m', 2);
+    const { batches, runBatch, contents } = controllableRunner();
+    const { submit } = queue(runBatch, { maxWaitMs: 20 });
+    const first = submit('m', 1);
+    const late = submit('m', 2);
     await new Promise((resolve) => setTimeout(resolve, 40));
-    const fresh = q.submit('m', 3);
+    const fresh = submit('m', 3);
     batches[0]!.finish();
     await expect(first).resolves.toBe('m:1');
     await expect(late).rejects.toBeInstanceOf(WaitTimeout);
-    await flush();
-    expect(batches.map((b) => b.requests)).toEqual([[1], [3]]);
+    expect(contents()).toEqual([['m:1'], ['m:3']]);
     batches[1]!.finish();
     await expect(fresh).resolves.toBe('m:3');
   });
 
   it('should reject a request that its batch left unsettled', async () => {
     const { batches, runBatch } = controllableRunner();
-    const q = queue(runBatch);
-    void q.submit('m', 1);
-    const second = q.submit('m', 2);
-    const third = q.submit('m', 3);
+    const { submit } = queue(runBatch);
+    void submit('m', 1);
+    const second = submit('a', 2);
+    const third = submit('b', 3);
     batches[0]!.finish();
     await flush();
     batches[1]!.finish([{ ok: true, value: 'only one' }]);

@@ -4,17 +4,20 @@ export type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
 export interface CoalescingQueueOptions<TRequest, TResult> {
   /** Most requests handed to one `runBatch` call. */
   maxBatch: number;
+  /** Most batches running at once. */
+  maxConcurrentBatches: number;
   /** A request that waited longer than this for its batch to start fails with `waitTimeoutError()`. */
   maxWaitMs: number;
   waitTimeoutError: () => Error;
   /**
-   * Runs one batch of requests of one key, in arrival order, and settles each of them
-   * (same length, same order). A rejection fails every request of the batch.
+   * Runs one batch, whose requests are in arrival order, and settles each of them (same length,
+   * same order). A rejection fails every request of the batch.
    */
-  runBatch: (key: string, requests: TRequest[]) => Promise<Array<Settled<TResult>>>;
+  runBatch: (requests: TRequest[]) => Promise<Array<Settled<TResult>>>;
 }
 
 interface Waiting<TRequest, TResult> {
+  key: string;
   request: TRequest;
   enqueuedAt: number;
   resolve: (value: TResult) => void;
@@ -22,68 +25,77 @@ interface Waiting<TRequest, TResult> {
 }
 
 /**
- * Coalesces concurrent requests for the same key (a match) into batches, with at most one batch
- * per key running at a time. A request for an idle key starts at once, alone; the requests that
- * arrive while a batch runs form the next batch, first come first served. So a burst on one key
- * costs one transaction (and one pooled connection) per batch instead of one per request, and
- * adds no delay when there is no burst.
+ * Coalesces concurrent requests into batches, first come first served, with two rules:
+ * - at most `maxConcurrentBatches` batches run at once; the requests that arrive meanwhile wait
+ *   and form the next batches, so a rush costs one transaction (one statement, one round trip)
+ *   per batch instead of one per request;
+ * - a key (a match) is in at most one running batch. Its later requests wait for that batch, so
+ *   a rush on one key runs one batch at a time, holding one pooled connection, while the
+ *   requests of other keys go on in other batches.
+ * When nothing runs, a request starts at once, alone: no delay without a rush.
  */
 export class CoalescingQueue<TRequest, TResult> {
-  private readonly waiting = new Map<string, Array<Waiting<TRequest, TResult>>>();
+  private waiting: Array<Waiting<TRequest, TResult>> = [];
+  private readonly busyKeys = new Set<string>();
+  private running = 0;
 
   constructor(private readonly options: CoalescingQueueOptions<TRequest, TResult>) {}
 
-  /** Keys with a batch running, for tests and metrics. */
-  get activeKeys(): number {
-    return this.waiting.size;
+  /** Requests waiting for a batch (not running), for tests and metrics. */
+  get waitingRequests(): number {
+    return this.waiting.length;
   }
 
   submit(key: string, request: TRequest): Promise<TResult> {
     return new Promise<TResult>((resolve, reject) => {
-      const entry = { request, enqueuedAt: performance.now(), resolve, reject };
-      const queue = this.waiting.get(key);
-      if (queue) {
-        queue.push(entry);
-        return;
-      }
-      this.waiting.set(key, [entry]);
-      void this.drain(key);
+      this.waiting.push({ key, request, enqueuedAt: performance.now(), resolve, reject });
+      this.startBatches();
     });
   }
 
-  /** Runs batches for `key` until nobody waits for it. Never rejects: every failure settles its requests. */
-  private async drain(key: string): Promise<void> {
-    const queue = this.waiting.get(key)!;
-    while (queue.length > 0) {
-      const batch = this.takeBatch(queue);
-      if (batch.length === 0) continue;
-      try {
-        const outcomes = await this.options.runBatch(
-          key,
-          batch.map((entry) => entry.request),
-        );
-        batch.forEach((entry, index) => {
-          const outcome = outcomes[index];
-          if (!outcome) entry.reject(new Error(`The batch settled ${outcomes.length} of ${batch.length} requests`));
-          else if (outcome.ok) entry.resolve(outcome.value);
-          else entry.reject(outcome.error);
-        });
-      } catch (error) {
-        for (const entry of batch) entry.reject(error);
-      }
+  private startBatches(): void {
+    while (this.running < this.options.maxConcurrentBatches) {
+      const batch = this.takeBatch();
+      if (batch.length === 0) return;
+      this.running += 1;
+      for (const entry of batch) this.busyKeys.add(entry.key);
+      void this.run(batch);
     }
-    this.waiting.delete(key);
   }
 
-  /** The next batch, failing the requests that waited too long instead of running them late. */
-  private takeBatch(queue: Array<Waiting<TRequest, TResult>>): Array<Waiting<TRequest, TResult>> {
+  /**
+   * The oldest waiting requests whose keys are not in a running batch, up to maxBatch. Requests
+   * that waited too long are failed instead of run late.
+   */
+  private takeBatch(): Array<Waiting<TRequest, TResult>> {
     const oldestAllowed = performance.now() - this.options.maxWaitMs;
     const batch: Array<Waiting<TRequest, TResult>> = [];
-    while (queue.length > 0 && batch.length < this.options.maxBatch) {
-      const entry = queue.shift()!;
+    const left: Array<Waiting<TRequest, TResult>> = [];
+    for (const entry of this.waiting) {
       if (entry.enqueuedAt < oldestAllowed) entry.reject(this.options.waitTimeoutError());
-      else batch.push(entry);
+      else if (batch.length < this.options.maxBatch && !this.busyKeys.has(entry.key)) batch.push(entry);
+      else left.push(entry);
     }
+    this.waiting = left;
     return batch;
+  }
+
+  /** Never rejects: every failure settles the batch's requests. */
+  private async run(batch: Array<Waiting<TRequest, TResult>>): Promise<void> {
+    try {
+      const outcomes = await this.options.runBatch(batch.map((entry) => entry.request));
+      batch.forEach((entry, index) => {
+        const outcome = outcomes[index];
+        if (!outcome) entry.reject(new Error(`The batch settled ${outcomes.length} of ${batch.length} requests`));
+        else if (outcome.ok) entry.resolve(outcome.value);
+        else entry.reject(outcome.error);
+      });
+    } catch (error) {
+      for (const entry of batch) entry.reject(error);
+    } finally {
+      for (const entry of batch) this.busyKeys.delete(entry.key);
+      this.running -= 1;
+      this.startBatches();
+    }
   }
 }

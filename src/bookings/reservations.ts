@@ -6,12 +6,14 @@ import { ConcurrencyConflictError, IdempotencyInFlightError, InsufficientSlotsEr
 import { HoldsRepository } from '../holds/holds.repository';
 import { IdempotencyRepository } from '../idempotency/idempotency.repository';
 import { type IdempotencyClaim, ReplayStoredResponse, storedResponse } from '../idempotency/idempotency.service';
+import { MatchesRepository } from '../matches/matches.repository';
 import { Metrics } from '../observability/metrics';
 import type { Booking } from './booking';
 import { BookingsRepository, type ReservationRequestRow, type ReservationRow, toBooking } from './bookings.repository';
 import type { Settled } from './coalescing-queue';
 
 export interface BookingRequest {
+  matchId: string;
   customerId: string;
   slots: number;
   /** Present when the request carries an Idempotency-Key. */
@@ -20,16 +22,25 @@ export interface BookingRequest {
 
 const TRANSACTION = 'book-slots';
 
+/** One pass over some requests of a batch: their outcomes, by index into the batch. */
+interface Pass {
+  outcomes: Map<number, Settled<Booking>>;
+  /** Requests refused for lack of slots while their match's held counter was not zero (it may include expired holds). */
+  refusedWhileHeld: number[];
+}
+
 /**
- * The reservation transaction: books a batch of requests for one match (one request, or the
- * requests that coalesced while the previous batch ran) under a single lock of the match row,
- * first come, first served. Each request gets its own booking, its own idempotency record, or
- * its own error (409 when the match ran out before its turn).
+ * The reservation transaction: books a batch of requests (one request, or the requests that
+ * coalesced while earlier batches ran, of one match or of several) under one lock of each match
+ * row, first come, first served. Each request gets its own booking, its own idempotency record,
+ * or its own error (409 when its match ran out before its turn, 404 for an unknown match).
  *
- * Round trips: BEGIN and SET LOCAL, then (only if some request carries an Idempotency-Key) one
- * statement that claims the keys, then the reservation statement, which takes the row lock, and
- * COMMIT. Nothing else runs while the row is locked, except when requests were refused while the
- * counter still holds expired holds: those are released and the refused requests decided again.
+ * Without Idempotency-Keys the batch is one statement, which PostgreSQL runs as a transaction of
+ * its own: one round trip, and the row lock is released by the server as the statement commits.
+ * With keys, the keys are claimed first (advisory locks, committed records) in an explicit
+ * transaction: BEGIN, the claims, the same statement, COMMIT. Nothing else runs while the row is
+ * locked. Requests refused while their match's held counter is not zero get a second pass, which
+ * releases the expired holds of those matches and decides them again.
  */
 @Injectable()
 export class Reservations {
@@ -37,57 +48,82 @@ export class Reservations {
     private readonly transactions: TransactionRunner,
     private readonly bookings: BookingsRepository,
     private readonly holds: HoldsRepository,
+    private readonly matches: MatchesRepository,
     private readonly idempotencyRecords: IdempotencyRepository,
     private readonly metrics: Metrics,
   ) {}
 
-  /** Settles every request (same order). Never rejects: a failed transaction fails each request with its error. */
-  async reserve(matchId: string, requests: BookingRequest[]): Promise<Array<Settled<Booking>>> {
+  /** Settles every request (same order). Never rejects: a failed transaction fails each of its requests with its error. */
+  async reserve(requests: BookingRequest[]): Promise<Array<Settled<Booking>>> {
     this.metrics.bookingBatchSize.observe(requests.length);
+    const outcomes: Array<Settled<Booking> | undefined> = new Array<Settled<Booking> | undefined>(requests.length).fill(undefined);
+    const settle = (indexes: number[], pass: Pass | { error: unknown }) => {
+      for (const index of indexes) outcomes[index] = 'error' in pass ? { ok: false, error: pass.error } : pass.outcomes.get(index);
+    };
+    const all = requests.map((_, index) => index);
+    const first = await this.attempt(() => this.firstPass(requests, all));
+    settle(all, first);
+    if (!('error' in first) && first.refusedWhileHeld.length > 0) {
+      const again = first.refusedWhileHeld;
+      settle(again, await this.attempt(() => this.passAfterReleasingExpiredHolds(requests, again)));
+    }
+    return outcomes.map((outcome) => outcome!);
+  }
+
+  /** A pass that failed (lock timeout, database unavailable, ...) fails each of its requests with the error. */
+  private async attempt(pass: () => Promise<Pass>): Promise<Pass | { error: unknown }> {
     try {
-      return await this.transactions.run(TRANSACTION, (queryRunner) => this.reserveInTransaction(queryRunner, matchId, requests), {
-        onRetry: () => this.metrics.bookingOutcomes.inc({ outcome: 'retried' }, requests.length),
-      });
+      return await pass();
     } catch (error) {
-      return requests.map(() => ({ ok: false, error }));
+      return { error };
     }
   }
 
-  private async reserveInTransaction(queryRunner: QueryRunner, matchId: string, requests: BookingRequest[]): Promise<Array<Settled<Booking>>> {
-    const outcomes: Array<Settled<Booking> | undefined> = new Array<Settled<Booking> | undefined>(requests.length).fill(undefined);
-    const transactionTime = await this.claimIdempotencyKeys(queryRunner, requests, outcomes);
+  private firstPass(requests: BookingRequest[], indexes: number[]): Promise<Pass> {
+    const onRetry = () => this.metrics.bookingOutcomes.inc({ outcome: 'retried' }, indexes.length);
+    const decide = (queryRunner: QueryRunner) => this.decide(queryRunner, requests, indexes);
+    if (indexes.some((index) => requests[index]!.claim)) return this.transactions.run(TRANSACTION, decide, { onRetry });
+    return this.transactions.runSingleStatement(TRANSACTION, decide, { onRetry });
+  }
 
-    const rows = requests.map((request, index) => toRequestRow(matchId, request, transactionTime, outcomes[index] === undefined));
-    let open = indexesOf(outcomes, (outcome) => outcome === undefined);
-    for (let round = 1; open.length > 0; round += 1) {
-      const decided = await this.lockAndReserve(queryRunner, matchId, open.map((index) => rows[index]!));
-      if (decided.length === 0) {
-        for (const index of open) outcomes[index] = { ok: false, error: new MatchNotFoundError(matchId) };
-        break;
-      }
-      const expectedRecords = open.filter((index, position) => decided[position]!.accepted && rows[index]!.record).length;
-      if (decided[0]!.records_written !== expectedRecords) {
-        // A record appeared despite the claim (a writer that took no advisory lock): the rerun replays it.
-        throw new ConcurrencyConflictError('An idempotency record was written concurrently');
-      }
-      const refused: number[] = [];
-      open.forEach((index, position) => {
-        const row = decided[position]!;
-        if (row.accepted) outcomes[index] = { ok: true, value: toBooking(row as Parameters<typeof toBooking>[0]) };
-        else refused.push(index);
-      });
-      // The held counter may include holds that expired unswept: release them once, then retry the refused.
-      const released = refused.length > 0 && round === 1 && decided[0]!.held_slots > 0 ? (await this.holds.expireDue(queryRunner, [matchId])).slots : 0;
-      if (released === 0) {
-        refused.forEach((index) => {
-          const position = open.indexOf(index);
-          outcomes[index] = { ok: false, error: new InsufficientSlotsError(matchId, requests[index]!.slots, decided[position]!.free_before) };
-        });
-        break;
-      }
-      open = refused;
+  /** The held counters may include holds that expired unswept: release them, then decide the refused again. */
+  private passAfterReleasingExpiredHolds(requests: BookingRequest[], indexes: number[]): Promise<Pass> {
+    const matchIds = [...new Set(indexes.map((index) => requests[index]!.matchId))];
+    return this.transactions.run(TRANSACTION, async (queryRunner) => {
+      // Lock order everywhere: match rows first (by id), then their holds and bookings.
+      await this.matches.lockManyById(queryRunner, matchIds, TRANSACTION);
+      await this.holds.expireDue(queryRunner, matchIds);
+      return this.decide(queryRunner, requests, indexes);
+    });
+  }
+
+  /** Claims the keys of the requests that carry one, then runs the reservation statement for the rest. */
+  private async decide(queryRunner: QueryRunner, requests: BookingRequest[], indexes: number[]): Promise<Pass> {
+    const outcomes = new Map<number, Settled<Booking>>();
+    const transactionTime = await this.claimIdempotencyKeys(queryRunner, requests, indexes, outcomes);
+    const open = indexes.filter((index) => !outcomes.has(index));
+    if (open.length === 0) return { outcomes, refusedWhileHeld: [] };
+
+    const rows = open.map((index) => toRequestRow(requests[index]!, transactionTime));
+    const decided = await this.lockAndReserve(queryRunner, rows);
+    if (decided[0]!.records_written !== rows.filter((row, position) => row.record && decided[position]!.accepted).length) {
+      // A record appeared despite the claim (a writer that took no advisory lock): the rerun replays it.
+      throw new ConcurrencyConflictError('An idempotency record was written concurrently');
     }
-    return outcomes.map((outcome) => outcome!);
+    const refusedWhileHeld: number[] = [];
+    open.forEach((index, position) => {
+      const row = decided[position]!;
+      const { matchId, slots } = requests[index]!;
+      if (row.accepted === null) {
+        outcomes.set(index, { ok: false, error: new MatchNotFoundError(matchId) });
+      } else if (row.accepted) {
+        outcomes.set(index, { ok: true, value: toBooking(row as Parameters<typeof toBooking>[0]) });
+      } else {
+        outcomes.set(index, { ok: false, error: new InsufficientSlotsError(matchId, slots, row.free_before!) });
+        if (row.held_slots! > 0) refusedWhileHeld.push(index);
+      }
+    });
+    return { outcomes, refusedWhileHeld };
   }
 
   /**
@@ -96,9 +132,14 @@ export class Reservations {
    * is replayed. Returns the transaction's timestamp, the created_at of the
    * bookings it inserts, which the stored responses must carry.
    */
-  private async claimIdempotencyKeys(queryRunner: QueryRunner, requests: BookingRequest[], outcomes: Array<Settled<Booking> | undefined>): Promise<Date | undefined> {
+  private async claimIdempotencyKeys(
+    queryRunner: QueryRunner,
+    requests: BookingRequest[],
+    indexes: number[],
+    outcomes: Map<number, Settled<Booking>>,
+  ): Promise<Date | undefined> {
     // BookingsService lets one request per key into the queue, so the keys of a batch are distinct.
-    const claimed = indexesOf(requests, (request) => request.claim !== undefined);
+    const claimed = indexes.filter((index) => requests[index]!.claim !== undefined);
     if (claimed.length === 0) return undefined;
 
     const { transactionTime, claims } = await this.idempotencyRecords.claimScopes(
@@ -107,17 +148,17 @@ export class Reservations {
     );
     claimed.forEach((index, position) => {
       const { locked, stored } = claims[position]!;
-      if (!locked) outcomes[index] = { ok: false, error: new IdempotencyInFlightError(requests[index]!.claim!.scope.key) };
-      else if (stored) outcomes[index] = { ok: false, error: new ReplayStoredResponse(stored) };
+      if (!locked) outcomes.set(index, { ok: false, error: new IdempotencyInFlightError(requests[index]!.claim!.scope.key) });
+      else if (stored) outcomes.set(index, { ok: false, error: new ReplayStoredResponse(stored) });
     });
     return transactionTime;
   }
 
-  private async lockAndReserve(queryRunner: QueryRunner, matchId: string, rows: ReservationRequestRow[]): Promise<ReservationRow[]> {
-    // The statement's time is nearly all lock wait when the match is contended.
+  private async lockAndReserve(queryRunner: QueryRunner, rows: ReservationRequestRow[]): Promise<ReservationRow[]> {
+    // The statement's time is nearly all lock wait when a match is contended.
     const stopTimer = this.metrics.rowLockWait.startTimer({ transaction: TRANSACTION });
     try {
-      return await this.bookings.lockAndReserve(queryRunner, matchId, rows);
+      return await this.bookings.lockAndReserve(queryRunner, rows);
     } finally {
       stopTimer();
     }
@@ -125,17 +166,14 @@ export class Reservations {
 }
 
 /** The row of one request; a request with a key also gets the record it would leave if accepted. */
-function toRequestRow(matchId: string, request: BookingRequest, transactionTime: Date | undefined, open: boolean): ReservationRequestRow {
+function toRequestRow(request: BookingRequest, transactionTime: Date | undefined): ReservationRequestRow {
   const bookingId = randomUUID();
-  const row: ReservationRequestRow = { bookingId, customerId: request.customerId, slots: request.slots };
-  if (!request.claim || !open) return row;
+  const { matchId } = request;
+  const row: ReservationRequestRow = { matchId, bookingId, customerId: request.customerId, slots: request.slots };
+  if (!request.claim) return row;
   const { claim } = request;
   // Exactly what toBooking() makes of the inserted row: the same id, and created_at = now() of this transaction.
   const booking: Booking = { id: bookingId, matchId, customerId: request.customerId, slots: request.slots, status: 'confirmed', createdAt: transactionTime!, cancelledAt: null };
   const response = storedResponse(claim, booking);
   return { ...row, record: { endpoint: claim.scope.endpoint, key: claim.scope.key, requestHash: response.requestHash, status: response.status, body: response.body, ttlMs: claim.ttlMs } };
-}
-
-function indexesOf<T>(items: T[], predicate: (item: T) => boolean): number[] {
-  return items.flatMap((item, index) => (predicate(item) ? [index] : []));
 }

@@ -50,7 +50,7 @@ export interface AppConfig {
   /** METRICS_PORT set: /metrics is served there, not on the API port. */
   metrics: { token: string | undefined; port: number | undefined };
   reconciliation: { intervalMs: number };
-  booking: { maxSlotsPerBooking: number; maxBatchSize: number };
+  booking: { maxSlotsPerBooking: number; maxBatchSize: number; concurrentBatches: number };
   holds: { ttlMs: number; sweepIntervalMs: number };
   idempotency: { keyTtlMs: number; purgeIntervalMs: number };
   /** Fixed-window limits on writes under /api/v1; a limit of 0 is off. */
@@ -141,7 +141,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
     shutdown: { readinessDelayMs: vars.SHUTDOWN_READINESS_DELAY_MS, gracePeriodMs: vars.SHUTDOWN_GRACE_PERIOD_MS },
     metrics: { token: vars.METRICS_TOKEN, port: vars.METRICS_PORT },
     reconciliation: { intervalMs: vars.RECONCILE_INTERVAL_MS },
-    booking: { maxSlotsPerBooking: vars.BOOKING_MAX_SLOTS, maxBatchSize: vars.BOOKING_BATCH_MAX },
+    booking: { maxSlotsPerBooking: vars.BOOKING_MAX_SLOTS, maxBatchSize: vars.BOOKING_BATCH_MAX, concurrentBatches: vars.BOOKING_CONCURRENT_BATCHES },
     holds: { ttlMs: vars.HOLD_TTL_MS, sweepIntervalMs: vars.HOLD_SWEEP_INTERVAL_MS },
     idempotency: { keyTtlMs: vars.IDEMPOTENCY_KEY_TTL_MS, purgeIntervalMs: vars.IDEMPOTENCY_PURGE_INTERVAL_MS },
     rateLimit: { windowMs: vars.RATE_LIMIT_WINDOW_MS, perCustomer: vars.RATE_LIMIT_PER_CUSTOMER, perIp: vars.RATE_LIMIT_PER_IP },

@@ -113,6 +113,9 @@ export class EnvironmentVariables {
   @toInt() @IsInt() @Min(1) @Max(1_000)
   BOOKING_BATCH_MAX = 100;
 
+  @toInt() @IsInt() @Min(1) @Max(100)
+  BOOKING_CONCURRENT_BATCHES = 4;
+
   @toInt() @IsInt() @Min(1_000) @Max(86_400_000)
   HOLD_TTL_MS = 600_000;
 

@@ -50,14 +50,17 @@ export function buildDataSourceOptions(
             query_timeout: config.queryTimeoutMs,
           }
         : {}),
-      options: serverConnectionOptions(config),
+      options: serverConnectionOptions(config, purpose),
     },
   };
 }
 
 /** Server-side settings sent in the startup packet, so every pooled session has them from its first query. */
-function serverConnectionOptions(config: DatabaseConfig): string {
+function serverConnectionOptions(config: DatabaseConfig, purpose: DataSourcePurpose): string {
   const settings: Record<string, number> = {
+    // Every statement of the service gives up waiting for a lock after this; set per session,
+    // not per transaction, so that it costs no round trip. Migrations may wait longer.
+    ...(purpose === 'service' ? { lock_timeout: config.lockTimeoutMs } : {}),
     tcp_keepalives_idle: config.tcpKeepalivesIdleS,
     tcp_keepalives_interval: config.tcpKeepalivesIntervalS,
     tcp_keepalives_count: config.tcpKeepalivesCount,

@@ -1,3 +1,4 @@
+import type { PoolClient } from 'pg';
 import type { DataSource, QueryResult, QueryRunner } from 'typeorm';
 
 /**
@@ -15,6 +16,18 @@ export async function queryRows<Row>(
   }
   const result = (await executor.query(sql, parameters, true)) as QueryResult<Row>;
   return result.records;
+}
+
+/**
+ * queryRows as a named prepared statement: each pooled connection plans it once, not on every
+ * call. For the hottest statements only. TypeORM cannot name a statement, so this goes to the
+ * QueryRunner's node-postgres client; its errors are the driver's own (database-errors.ts reads
+ * both kinds).
+ */
+export async function queryPreparedRows<Row>(queryRunner: QueryRunner, name: string, sql: string, parameters: unknown[]): Promise<Row[]> {
+  const client = (await queryRunner.connect()) as PoolClient;
+  const result = await client.query<Row & object>({ name, text: sql, values: parameters });
+  return result.rows;
 }
 
 /** A page of a keyset-paginated list. */

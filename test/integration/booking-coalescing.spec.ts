@@ -13,11 +13,11 @@ interface BookingBody {
 }
 
 /**
- * Concurrent bookings of one match coalesce into batches that one transaction decides under a
- * single row lock. Each request must still get its own answer, its own idempotency record and its
+ * Concurrent bookings coalesce into batches that one statement decides under one lock of each
+ * match row. Each request must still get its own answer, its own idempotency record and its
  * own 409, first come first served, and the invariants must hold in the database afterwards.
  */
-describe('coalesced bookings of one match', () => {
+describe('coalesced bookings', () => {
   let t: TestApp;
   beforeAll(async () => {
     // A small pool: one hot match must not be able to take all of it.
@@ -124,9 +124,9 @@ describe('coalesced bookings of one match', () => {
 
   it('should decide a batch first come, first served: a later smaller request may take what an earlier larger one could not', async () => {
     const matchId = await createMatch(t, 4);
-    const requests = [3, 2, 1, 1].map((slots, i) => ({ customerId: `fcfs-${i}`, slots }));
+    const requests = [3, 2, 1, 1].map((slots, i) => ({ matchId, customerId: `fcfs-${i}`, slots }));
 
-    const outcomes = await t.app.get(Reservations).reserve(matchId, requests);
+    const outcomes = await t.app.get(Reservations).reserve(requests);
 
     expect(outcomes.map((o) => o.ok)).toEqual([true, false, true, false]);
     expect(outcomes[1]).toMatchObject({ ok: false, error: expect.any(InsufficientSlotsError) });
@@ -144,7 +144,7 @@ describe('coalesced bookings of one match', () => {
       .expect(201);
     await t.dataSource.query(`UPDATE holds SET expires_at = now() - interval '1 second' WHERE match_id = $1`, [matchId]);
 
-    const outcomes = await t.app.get(Reservations).reserve(matchId, [1, 1, 1, 1].map((slots, i) => ({ customerId: `after-hold-${i}`, slots })));
+    const outcomes = await t.app.get(Reservations).reserve([1, 1, 1, 1].map((slots, i) => ({ matchId, customerId: `after-hold-${i}`, slots })));
 
     expect(outcomes.map((o) => o.ok)).toEqual([true, true, true, false]);
     const [match] = await t.dataSource.query<Array<{ booked_slots: number; held_slots: number }>>(
@@ -154,15 +154,45 @@ describe('coalesced bookings of one match', () => {
     expect(match).toEqual({ booked_slots: 3, held_slots: 0 });
   });
 
-  it('should answer every request of a batch for a match that does not exist with its own 404', async () => {
-    const outcomes = await t.app.get(Reservations).reserve('00000000-0000-4000-8000-000000000000', [
-      { customerId: 'a', slots: 1 },
-      { customerId: 'b', slots: 1 },
-    ]);
-    expect(outcomes).toEqual([
-      { ok: false, error: expect.any(MatchNotFoundError) },
-      { ok: false, error: expect.any(MatchNotFoundError) },
-    ]);
+  it('should decide a batch of several matches, each first come first served, with its own 404 for an unknown match', async () => {
+    const small = await createMatch(t, 1, 'small');
+    const large = await createMatch(t, 10, 'large');
+    const unknown = '00000000-0000-4000-8000-000000000000';
+    const requests = [
+      { matchId: large, customerId: 'multi-0', slots: 4 },
+      { matchId: small, customerId: 'multi-1', slots: 1 },
+      { matchId: unknown, customerId: 'multi-2', slots: 1 },
+      { matchId: small, customerId: 'multi-3', slots: 1 },
+      { matchId: large, customerId: 'multi-4', slots: 6 },
+      { matchId: large, customerId: 'multi-5', slots: 1 },
+    ];
+
+    const outcomes = await t.app.get(Reservations).reserve(requests);
+
+    expect(outcomes.map((o) => o.ok)).toEqual([true, true, false, false, true, false]);
+    expect(outcomes[2]).toEqual({ ok: false, error: expect.any(MatchNotFoundError) });
+    expect(outcomes[3]).toEqual({ ok: false, error: expect.any(InsufficientSlotsError) });
+    expect((outcomes[5] as { error: InsufficientSlotsError }).error.availableSlots).toBe(0);
+    outcomes.forEach((outcome, i) => {
+      if (outcome.ok) expect(outcome.value).toMatchObject({ matchId: requests[i]!.matchId, customerId: `multi-${i}`, slots: requests[i]!.slots });
+    });
+    expect(await matchCounters(t, small)).toEqual({ capacity: 1, bookedSlots: 1, confirmedSlots: 1, confirmedBookings: 1 });
+    expect(await matchCounters(t, large)).toEqual({ capacity: 10, bookedSlots: 10, confirmedSlots: 10, confirmedBookings: 2 });
+  });
+
+  it('should never overbook any of 20 matches while 600 bookings spread over them race in mixed batches', async () => {
+    const matchIds = await Promise.all(Array.from({ length: 20 }, (_, i) => createMatch(t, 10, `spread-${i}`)));
+    const responses = await Promise.all(Array.from({ length: 600 }, (_, i) => book(matchIds[i % 20]!, `spread-${i}`, 1 + (i % 2))));
+    expect(responses.every((r) => r.status === 201 || r.status === 409)).toBe(true);
+    for (const matchId of matchIds) {
+      const counters = await matchCounters(t, matchId);
+      expect(counters.bookedSlots).toBe(counters.confirmedSlots);
+      expect(counters.bookedSlots).toBeGreaterThanOrEqual(9); // 1- and 2-slot requests leave at most 1 slot free
+      expect(counters.bookedSlots).toBeLessThanOrEqual(10);
+    }
+    const confirmedSlots = responses.filter((r) => r.status === 201).reduce((sum, r) => sum + (r.body as BookingBody).slots, 0);
+    const [{ booked }] = await t.dataSource.query<[{ booked: number }]>('SELECT SUM(booked_slots)::int AS booked FROM matches WHERE id = ANY($1::uuid[])', [matchIds]);
+    expect(booked).toBe(confirmedSlots);
   });
 
   it('should keep serving other matches from a pool of 4 while 60 bookings wait for one locked hot match', async () => {

@@ -48,10 +48,17 @@ describe('database session settings', () => {
     }
   });
 
-  it('should bound lock waits with the configured lock_timeout inside every transaction, and only there', async () => {
+  it('should bound lock waits with the configured lock_timeout on every service session, but not on the migrations session', async () => {
+    await expect(show(t.dataSource, 'lock_timeout')).resolves.toBe('1500ms');
     const insideTransaction = await t.app.get(TransactionRunner).run('show', (queryRunner) => show(queryRunner, 'lock_timeout'));
     expect(insideTransaction).toBe('1500ms');
-    await expect(show(t.dataSource, 'lock_timeout')).resolves.toBe('0');
+    const migrations = new DataSource(buildDataSourceOptions(t.config.database, t.databaseUrl, 'migrations'));
+    await migrations.initialize();
+    try {
+      await expect(show(migrations, 'lock_timeout')).resolves.toBe('0');
+    } finally {
+      await migrations.destroy();
+    }
   });
 
   it('should configure the client pool: size, wait bound, keepalive, and a query timeout above statement_timeout', () => {
