@@ -1,4 +1,4 @@
-import { CoalescingQueue, type Settled } from './coalescing-queue';
+import { CoalescingQueue, RUSH_SIZE, type Settled } from './coalescing-queue';
 
 class WaitTimeout extends Error {}
 
@@ -67,6 +67,22 @@ describe('CoalescingQueue', () => {
     batches[0]!.finish();
     await flush();
     expect(contents()[3]).toEqual(['hot:2', 'hot:4']);
+  });
+
+  it('should give a key with RUSH_SIZE requests waiting a batch of its own, then batch the others', async () => {
+    const { batches, runBatch, contents } = controllableRunner();
+    const { submit } = queue(runBatch);
+    void submit('x', 1);
+    const hot = Array.from({ length: RUSH_SIZE }, (_, i) => submit('hot', 10 + i));
+    const others = [submit('a', 2), submit('b', 3), submit('b', 4)];
+    batches[0]!.finish();
+    await flush();
+    expect(contents()[1]).toEqual(hot.map((_, i) => `hot:${10 + i}`));
+    batches[1]!.finish();
+    await flush();
+    expect(contents()[2]).toEqual(['a:2', 'b:3', 'b:4']);
+    batches[2]!.finish();
+    await expect(Promise.all([...hot, ...others])).resolves.toHaveLength(RUSH_SIZE + 3);
   });
 
   it('should split a long queue into batches of at most maxBatch', async () => {

@@ -16,6 +16,9 @@ export interface CoalescingQueueOptions<TRequest, TResult> {
   runBatch: (requests: TRequest[]) => Promise<Array<Settled<TResult>>>;
 }
 
+/** Requests of one key waiting together that make a rush, decided in a batch of their own. */
+export const RUSH_SIZE = 4;
+
 interface Waiting<TRequest, TResult> {
   key: string;
   request: TRequest;
@@ -31,7 +34,8 @@ interface Waiting<TRequest, TResult> {
  *   per batch instead of one per request;
  * - a key (a match) is in at most one running batch. Its later requests wait for that batch, so
  *   a rush on one key runs one batch at a time, holding one pooled connection, while the
- *   requests of other keys go on in other batches.
+ *   requests of other keys go on in other batches;
+ * - a key with many requests waiting gets a batch of its own (see takeBatch).
  * When nothing runs, a request starts at once, alone: no delay without a rush.
  */
 export class CoalescingQueue<TRequest, TResult> {
@@ -64,19 +68,39 @@ export class CoalescingQueue<TRequest, TResult> {
   }
 
   /**
-   * The oldest waiting requests whose keys are not in a running batch, up to maxBatch. Requests
-   * that waited too long are failed instead of run late.
+   * The next batch, first come first served among keys that are not in a running batch:
+   * - if the oldest such request's key has RUSH_SIZE or more requests waiting (a rush on one
+   *   match), the batch is that key's requests alone, so that the rush never slows the bookings
+   *   of other matches;
+   * - otherwise the batch is the waiting requests of the keys with fewer waiting.
+   * At most maxBatch requests. Requests that waited too long are failed instead of run late.
    */
   private takeBatch(): Array<Waiting<TRequest, TResult>> {
     const oldestAllowed = performance.now() - this.options.maxWaitMs;
-    const batch: Array<Waiting<TRequest, TResult>> = [];
+    const waitingPerKey = new Map<string, number>();
+    const eligible: Array<Waiting<TRequest, TResult>> = [];
     const left: Array<Waiting<TRequest, TResult>> = [];
     for (const entry of this.waiting) {
-      if (entry.enqueuedAt < oldestAllowed) entry.reject(this.options.waitTimeoutError());
-      else if (batch.length < this.options.maxBatch && !this.busyKeys.has(entry.key)) batch.push(entry);
+      if (entry.enqueuedAt < oldestAllowed) {
+        entry.reject(this.options.waitTimeoutError());
+      } else if (this.busyKeys.has(entry.key)) {
+        left.push(entry);
+      } else {
+        eligible.push(entry);
+        waitingPerKey.set(entry.key, (waitingPerKey.get(entry.key) ?? 0) + 1);
+      }
+    }
+    const first = eligible[0];
+    const rushedKey = first && waitingPerKey.get(first.key)! >= RUSH_SIZE ? first.key : undefined;
+    const belongs = (entry: Waiting<TRequest, TResult>) =>
+      rushedKey !== undefined ? entry.key === rushedKey : waitingPerKey.get(entry.key)! < RUSH_SIZE;
+    const batch: Array<Waiting<TRequest, TResult>> = [];
+    for (const entry of eligible) {
+      if (batch.length < this.options.maxBatch && belongs(entry)) batch.push(entry);
       else left.push(entry);
     }
-    this.waiting = left;
+    // `left` lost the arrival order between busy and eligible requests; restore it.
+    this.waiting = left.sort((a, b) => a.enqueuedAt - b.enqueuedAt);
     return batch;
   }
 
