@@ -1,0 +1,62 @@
+import { parseArgs } from 'node:util';
+
+export interface BenchOptions {
+  quick: boolean;
+  /** Keep the match_booking_bench database after the run (to look at it). */
+  keep: boolean;
+  /** Length of every timed step, for the service (autocannon) and for pgbench (-T). */
+  stepSeconds: number;
+  warmupSeconds: number;
+  warmupConnections: number;
+  /** Concurrent connections of the hot and spread steps, and pgbench clients. */
+  concurrencies: readonly number[];
+  /** Matches the spread traffic picks from at random, one per request. */
+  spreadMatches: number;
+  /** Capacity of the hot and spread matches: ample, so every request books. The API's maximum. */
+  ampleCapacity: number;
+  /** Connections of each of the two autocannon instances of the mixed step. */
+  mixedConnections: number;
+  sellOut: { requests: number; capacity: number; connections: number };
+  /** autocannon gives up on a request after this long and counts a timeout. */
+  requestTimeoutSeconds: number;
+  /** Customer tokens the bookings are spread over (one is picked per request). */
+  customers: number;
+}
+
+const USAGE = `Usage: tsx bench/run.ts [--quick] [--keep]
+  --quick  short steps (about a minute in all); the sell-out still sends 10,000 requests
+  --keep   keep the match_booking_bench database afterwards
+`;
+
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+export function parseOptions(argv: string[]): BenchOptions {
+  let values: { quick?: boolean; keep?: boolean; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: { quick: { type: 'boolean' }, keep: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+    }));
+  } catch (error) {
+    throw new UsageError(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`, { cause: error });
+  }
+  if (values.help === true) throw new UsageError(USAGE);
+  const quick = values.quick === true;
+  return {
+    quick,
+    keep: values.keep === true,
+    stepSeconds: quick ? 2 : 10,
+    warmupSeconds: quick ? 2 : 5,
+    warmupConnections: 16,
+    concurrencies: [1, 16, 64, 256],
+    spreadMatches: 1000,
+    ampleCapacity: 1_000_000,
+    mixedConnections: 64,
+    sellOut: { requests: 10_000, capacity: 1000, connections: 64 },
+    requestTimeoutSeconds: 10,
+    customers: 100,
+  };
+}
