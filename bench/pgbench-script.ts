@@ -1,13 +1,12 @@
 import { RESERVE_SLOTS_SQL } from '../src/bookings/bookings.repository';
 
 /**
- * The SQL that pgbench runs: the service's reservation of one booking, exactly as the service
- * sends it for a batch of one. That is RESERVE_SLOTS_SQL (src/bookings/bookings.repository.ts)
- * alone, which PostgreSQL runs as a transaction of its own, prepared once per connection (-M
- * prepared), on a session whose lock_timeout is set at connection time (PGOPTIONS). Its
- * parameters are replaced by what pgbench can produce; the service's speed-up under load comes
- * from deciding many bookings with one such statement, which pgbench, one booking per
- * transaction, does not do.
+ * The SQL that pgbench runs: the service's reservation transaction of one booking, exactly as the
+ * service sends it for a batch of one: START TRANSACTION (what TypeORM sends), RESERVE_SLOTS_SQL
+ * (src/bookings/bookings.repository.ts) prepared once per connection (-M prepared), COMMIT, on a
+ * session whose lock_timeout is set at connection time (PGOPTIONS). Its parameters are replaced
+ * by what pgbench can produce. The service's speed-up under load comes from deciding many
+ * bookings with one such transaction, which pgbench, one booking per transaction, does not do.
  *
  * pgbench's \set makes numbers only, and match ids are UUIDs, so pgbench books matches of its
  * own, whose ids are derived from an integer n; the SQL turns n back into the uuid.
@@ -53,7 +52,7 @@ const RESERVATION_OF_ONE: Record<string, string> = {
   $10: 'ARRAY[NULL]',
 };
 
-/** The pgbench script of one booking of 1 slot: the service's reservation statement for a batch of one. */
+/** The pgbench script of one booking of 1 slot: the service's reservation transaction for a batch of one. */
 export function pgbenchScript(workload: PgbenchWorkload): string {
   const pick = workload === 'hot' ? `\\set n :${HOT_MATCH_VARIABLE}` : `\\set n random(1, ${SPREAD_MATCH_COUNT})`;
   const statement = RESERVE_SLOTS_SQL.replace(/\$\d+/g, (parameter) => {
@@ -65,5 +64,5 @@ export function pgbenchScript(workload: PgbenchWorkload): string {
   if (/:[A-Za-z]/.test(statement.replaceAll(MATCH_ID_SQL, '').replace(/::[a-z]/g, ''))) {
     throw new Error('RESERVE_SLOTS_SQL contains ":name", which pgbench would read as a variable');
   }
-  return `${pick}\n${statement};\n`;
+  return [pick, 'START TRANSACTION;', `${statement};`, 'COMMIT;', ''].join('\n');
 }

@@ -23,6 +23,9 @@ import { BookingsRepository } from './bookings.repository';
 import { CoalescingQueue } from './coalescing-queue';
 import { type BookingRequest, Reservations } from './reservations';
 
+/** A reservation batch takes milliseconds; one running this long waits on a lock held elsewhere. */
+const STALLED_BATCH_MS = 250;
+
 /** How many times cancel and reschedule follow a booking that a concurrent request moved. */
 const MOVED_BOOKING_ATTEMPTS = 3;
 
@@ -53,6 +56,7 @@ export class BookingsService {
     this.reservationQueue = new CoalescingQueue({
       maxBatch: config.booking.maxBatchSize,
       maxConcurrentBatches: config.booking.concurrentBatches,
+      stalledAfterMs: STALLED_BATCH_MS,
       // Waiting in this queue replaces waiting on the row lock, and is bounded the same way.
       maxWaitMs: config.database.lockTimeoutMs,
       waitTimeoutError: () => new LockTimeoutError('Gave up waiting for the match: earlier bookings of it took longer than the lock timeout'),

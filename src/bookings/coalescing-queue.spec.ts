@@ -22,10 +22,11 @@ function controllableRunner() {
 const flush = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('CoalescingQueue', () => {
-  function queue(runBatch: (requests: Request[]) => Promise<Array<Settled<string>>>, options: { maxBatch?: number; maxConcurrentBatches?: number; maxWaitMs?: number } = {}) {
+  function queue(runBatch: (requests: Request[]) => Promise<Array<Settled<string>>>, options: { maxBatch?: number; maxConcurrentBatches?: number; maxWaitMs?: number; stalledAfterMs?: number } = {}) {
     const q = new CoalescingQueue<Request, string>({
       maxBatch: options.maxBatch ?? 100,
       maxConcurrentBatches: options.maxConcurrentBatches ?? 1,
+      stalledAfterMs: options.stalledAfterMs ?? 60_000,
       maxWaitMs: options.maxWaitMs ?? 60_000,
       waitTimeoutError: () => new WaitTimeout('waited too long'),
       runBatch,
@@ -83,6 +84,22 @@ describe('CoalescingQueue', () => {
     expect(contents()[2]).toEqual(['a:2', 'b:3', 'b:4']);
     batches[2]!.finish();
     await expect(Promise.all([...hot, ...others])).resolves.toHaveLength(RUSH_SIZE + 3);
+  });
+
+  it('should start another batch when every running batch has stalled, one per stall period', async () => {
+    const { batches, runBatch, contents } = controllableRunner();
+    const { submit } = queue(runBatch, { stalledAfterMs: 30 });
+    void submit('stuck', 1);
+    const other = submit('a', 2);
+    void submit('b', 3);
+    await flush();
+    expect(contents()).toEqual([['stuck:1']]);
+    await new Promise((resolve) => setTimeout(resolve, 45));
+    // The stalled batch still runs; the waiting requests got a batch of their own.
+    expect(contents()).toEqual([['stuck:1'], ['a:2', 'b:3']]);
+    batches[1]!.finish();
+    await expect(other).resolves.toBe('a:2');
+    batches[0]!.finish();
   });
 
   it('should split a long queue into batches of at most maxBatch', async () => {

@@ -4,8 +4,13 @@ export type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
 export interface CoalescingQueueOptions<TRequest, TResult> {
   /** Most requests handed to one `runBatch` call. */
   maxBatch: number;
-  /** Most batches running at once. */
+  /** Most batches running at once, while they make progress. */
   maxConcurrentBatches: number;
+  /**
+   * When every running batch has run this long (stuck on a lock held elsewhere, say), waiting
+   * requests start batches anyway; the pool's bounded wait then limits them.
+   */
+  stalledAfterMs: number;
   /** A request that waited longer than this for its batch to start fails with `waitTimeoutError()`. */
   maxWaitMs: number;
   waitTimeoutError: () => Error;
@@ -36,12 +41,16 @@ interface Waiting<TRequest, TResult> {
  *   a rush on one key runs one batch at a time, holding one pooled connection, while the
  *   requests of other keys go on in other batches;
  * - a key with many requests waiting gets a batch of its own (see takeBatch).
- * When nothing runs, a request starts at once, alone: no delay without a rush.
+ * When nothing runs, a request starts at once, alone: no delay without a rush. When every
+ * running batch is stalled, the limit on running batches is lifted, so that bookings of other
+ * matches are not held up by locks they do not need.
  */
 export class CoalescingQueue<TRequest, TResult> {
   private waiting: Array<Waiting<TRequest, TResult>> = [];
   private readonly busyKeys = new Set<string>();
-  private running = 0;
+  /** Start times of the running batches. */
+  private readonly running = new Set<number>();
+  private stallCheck: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: CoalescingQueueOptions<TRequest, TResult>) {}
 
@@ -58,13 +67,28 @@ export class CoalescingQueue<TRequest, TResult> {
   }
 
   private startBatches(): void {
-    while (this.running < this.options.maxConcurrentBatches) {
+    while (this.mayStartBatch()) {
       const batch = this.takeBatch();
       if (batch.length === 0) return;
-      this.running += 1;
       for (const entry of batch) this.busyKeys.add(entry.key);
       void this.run(batch);
     }
+    if (this.waiting.length > 0 && this.stallCheck === undefined) {
+      // Nothing may start now: look again once the running batches would count as stalled.
+      const youngest = Math.max(...this.running);
+      const delayMs = Math.max(1, Math.ceil(youngest + this.options.stalledAfterMs - performance.now()) + 1);
+      this.stallCheck = setTimeout(() => {
+        this.stallCheck = undefined;
+        this.startBatches();
+      }, delayMs);
+      this.stallCheck.unref();
+    }
+  }
+
+  private mayStartBatch(): boolean {
+    if (this.running.size < this.options.maxConcurrentBatches) return true;
+    const stalledSince = performance.now() - this.options.stalledAfterMs;
+    return [...this.running].every((startedAt) => startedAt <= stalledSince);
   }
 
   /**
@@ -106,6 +130,10 @@ export class CoalescingQueue<TRequest, TResult> {
 
   /** Never rejects: every failure settles the batch's requests. */
   private async run(batch: Array<Waiting<TRequest, TResult>>): Promise<void> {
+    let startedAt = performance.now();
+    // Two batches started in the same microsecond must still count twice.
+    while (this.running.has(startedAt)) startedAt += 0.001;
+    this.running.add(startedAt);
     try {
       const outcomes = await this.options.runBatch(batch.map((entry) => entry.request));
       batch.forEach((entry, index) => {
@@ -118,7 +146,7 @@ export class CoalescingQueue<TRequest, TResult> {
       for (const entry of batch) entry.reject(error);
     } finally {
       for (const entry of batch) this.busyKeys.delete(entry.key);
-      this.running -= 1;
+      this.running.delete(startedAt);
       this.startBatches();
     }
   }

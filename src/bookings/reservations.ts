@@ -35,11 +35,12 @@ interface Pass {
  * row, first come, first served. Each request gets its own booking, its own idempotency record,
  * or its own error (409 when its match ran out before its turn, 404 for an unknown match).
  *
- * Without Idempotency-Keys the batch is one statement, which PostgreSQL runs as a transaction of
- * its own: one round trip, and the row lock is released by the server as the statement commits.
- * With keys, the keys are claimed first (advisory locks, committed records) in an explicit
- * transaction: BEGIN, the claims, the same statement, COMMIT. Nothing else runs while the row is
- * locked. Requests refused while their match's held counter is not zero get a second pass, which
+ * Round trips: BEGIN; only if some request carries an Idempotency-Key, one statement that claims
+ * the keys (advisory locks, committed records); the reservation statement, which takes the row
+ * locks; COMMIT, sent as soon as the statement's result arrives. Nothing else runs while the rows
+ * are locked. (A lone statement without BEGIN would save the COMMIT round trip, but the server
+ * would then commit it even after the client vanished or gave up, and no idle-in-transaction
+ * timeout could free its locks.) Requests refused while their match's held counter is not zero get a second pass, which
  * releases the expired holds of those matches and decides them again.
  */
 @Injectable()
@@ -80,10 +81,9 @@ export class Reservations {
   }
 
   private firstPass(requests: BookingRequest[], indexes: number[]): Promise<Pass> {
-    const onRetry = () => this.metrics.bookingOutcomes.inc({ outcome: 'retried' }, indexes.length);
-    const decide = (queryRunner: QueryRunner) => this.decide(queryRunner, requests, indexes);
-    if (indexes.some((index) => requests[index]!.claim)) return this.transactions.run(TRANSACTION, decide, { onRetry });
-    return this.transactions.runSingleStatement(TRANSACTION, decide, { onRetry });
+    return this.transactions.run(TRANSACTION, (queryRunner) => this.decide(queryRunner, requests, indexes), {
+      onRetry: () => this.metrics.bookingOutcomes.inc({ outcome: 'retried' }, indexes.length),
+    });
   }
 
   /** The held counters may include holds that expired unswept: release them, then decide the refused again. */

@@ -212,45 +212,4 @@ describe('TransactionRunner', () => {
     expect(failure).toBeInstanceOf(LockTimeoutError);
     expect(queryRunner.rollbackTransaction).toHaveBeenCalledTimes(1);
   });
-
-  describe('runSingleStatement', () => {
-    it('should run the one statement with no BEGIN, COMMIT or ROLLBACK, and pool the connection again', async () => {
-      const queryRunner = stubQueryRunner();
-      await expect(createSut(queryRunner).runSingleStatement('test', () => Promise.resolve('booked'))).resolves.toBe('booked');
-      expect(queryRunner.startTransaction).not.toHaveBeenCalled();
-      expect(queryRunner.commitTransaction).not.toHaveBeenCalled();
-      expect(queryRunner.release).toHaveBeenCalledTimes(1);
-    });
-
-    it('should translate a failed statement, which the server rolled back, without sending ROLLBACK', async () => {
-      const queryRunner = stubQueryRunner();
-      const lockFailure = Object.assign(new Error('canceling statement due to lock timeout'), { code: '55P03' });
-      const failure = await createSut(queryRunner)
-        .runSingleStatement('test', () => Promise.reject(lockFailure))
-        .catch((error: unknown) => error);
-      expect(failure).toBeInstanceOf(LockTimeoutError);
-      expect(queryRunner.rollbackTransaction).not.toHaveBeenCalled();
-      expect(queryRunner.release).toHaveBeenCalledTimes(1);
-    });
-
-    it('should destroy the connection when the statement was lost with it', async () => {
-      const queryRunner = stubQueryRunner();
-      const lost = Object.assign(new Error('Connection terminated unexpectedly'), { code: 'ECONNRESET' });
-      const failure = await createSut(queryRunner)
-        .runSingleStatement('test', () => Promise.reject(lost))
-        .catch((error: unknown) => error);
-      expect(failure).toBeInstanceOf(DatabaseUnavailableError);
-      expect(queryRunner.releasePostgresConnection).toHaveBeenCalledWith(lost);
-      expect(queryRunner.release).not.toHaveBeenCalled();
-    });
-
-    it('should rerun the statement after a deadlock', async () => {
-      const queryRunner = stubQueryRunner();
-      const deadlock = Object.assign(new Error('deadlock detected'), { code: '40P01' });
-      const work = jest.fn().mockRejectedValueOnce(deadlock).mockResolvedValueOnce('done');
-      jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
-      await expect(createSut(queryRunner).runSingleStatement('test', work)).resolves.toBe('done');
-      expect(work).toHaveBeenCalledTimes(2);
-    });
-  });
 });

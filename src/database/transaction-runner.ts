@@ -44,29 +44,16 @@ export class TransactionRunner {
 
   /**
    * Runs `work` inside a transaction on a connection of its own. Lock waits are bounded by
-   * lock_timeout, a setting of every service session (data-source-options.ts). A deadlock or serialization failure rolls the whole
-   * transaction back, so `work` is run again, a bounded number of times with jittered
-   * backoff, before ConcurrencyConflictError. Database failures that a client can retry are
-   * translated to domain errors (LockTimeoutError, DatabaseUnavailableError, ...).
+   * lock_timeout, a setting of every service session (data-source-options.ts). A deadlock or
+   * serialization failure rolls the whole transaction back, so `work` is run again, a bounded
+   * number of times with jittered backoff, before ConcurrencyConflictError. Database failures
+   * that a client can retry are translated to domain errors (LockTimeoutError,
+   * DatabaseUnavailableError, ...).
    */
   async run<T>(name: string, work: (queryRunner: QueryRunner) => Promise<T>, options: RunOptions = {}): Promise<T> {
-    return this.withConflictRetries(name, () => this.runOnce(name, work, options.hooks ?? {}, 'explicit'), options);
-  }
-
-  /**
-   * For work that sends exactly one statement: PostgreSQL runs it as a transaction of its own
-   * (no BEGIN, no COMMIT), so it costs one round trip, and the locks it takes are released when
-   * it ends, with no round trip to the service while they are held. Same connection handling,
-   * error translation, retries and metrics as run().
-   */
-  async runSingleStatement<T>(name: string, work: (queryRunner: QueryRunner) => Promise<T>, options: Omit<RunOptions, 'hooks'> = {}): Promise<T> {
-    return this.withConflictRetries(name, () => this.runOnce(name, work, {}, 'implicit'), options);
-  }
-
-  private async withConflictRetries<T>(name: string, once: () => Promise<T>, options: Pick<RunOptions, 'onRetry'>): Promise<T> {
     for (let attempt = 1; ; attempt += 1) {
       try {
-        return await once();
+        return await this.runOnce(name, work, options.hooks);
       } catch (error) {
         if (!(error instanceof ConcurrencyConflictError) || attempt > this.conflictRetries) throw error;
         this.metrics.transactionRetries.inc({ transaction: name, reason: sqlState(error.cause) === PG_ERROR.deadlockDetected ? 'deadlock' : 'serialization' });
@@ -78,12 +65,7 @@ export class TransactionRunner {
     }
   }
 
-  private async runOnce<T>(
-    name: string,
-    work: (queryRunner: QueryRunner) => Promise<T>,
-    hooks: TransactionHooks,
-    mode: 'explicit' | 'implicit',
-  ): Promise<T> {
+  private async runOnce<T>(name: string, work: (queryRunner: QueryRunner) => Promise<T>, hooks: TransactionHooks = {}): Promise<T> {
     const queryRunner = this.dataSource.createQueryRunner();
     let transactionStarted = false;
     let connectionUnsafe: unknown;
@@ -91,21 +73,19 @@ export class TransactionRunner {
     let result: 'committed' | 'rolled_back' = 'rolled_back';
     try {
       await queryRunner.connect();
-      if (mode === 'explicit') {
-        try {
-          await queryRunner.startTransaction();
-        } catch (error) {
-          // The server may or may not have opened the transaction: never reuse this connection.
-          connectionUnsafe = error;
-          throw error;
-        }
+      try {
+        await queryRunner.startTransaction();
+      } catch (error) {
+        // The server may or may not have opened the transaction: never reuse this connection.
+        connectionUnsafe = error;
+        throw error;
       }
       transactionStarted = true;
       startedAt = performance.now();
       await hooks.before?.(queryRunner);
       const value = await work(queryRunner);
       await hooks.after?.(queryRunner, value);
-      if (mode === 'explicit') await queryRunner.commitTransaction();
+      await queryRunner.commitTransaction();
       result = 'committed';
       return value;
     } catch (error) {
@@ -113,8 +93,7 @@ export class TransactionRunner {
         // The connection is gone or stuck (a client-side query timeout): a ROLLBACK sent on it
         // would wait for another timeout. Closing it makes the server roll back instead.
         connectionUnsafe = error;
-      } else if (transactionStarted && mode === 'explicit') {
-        // (A failed single statement was rolled back by the server already.)
+      } else if (transactionStarted) {
         try {
           await queryRunner.rollbackTransaction();
         } catch (rollbackError) {

@@ -90,11 +90,15 @@ export async function dropSlowBookingTrigger(client: Client): Promise<void> {
   await client.query(`DROP TRIGGER IF EXISTS fault_test_slow_booking ON bookings`);
 }
 
-/** The pid of the backend sleeping in the slow-booking trigger, once there is one. */
+/**
+ * The pid of the service backend sleeping in the slow-booking trigger, once there is one. (Not
+ * matched on the query text: pg_stat_activity cuts it at track_activity_query_size, and the
+ * reservation statement is longer.)
+ */
 export async function sleepingBookingBackend(client: Client): Promise<number | undefined> {
   const { rows } = await client.query<{ pid: number }>(
     `SELECT pid FROM pg_stat_activity
-      WHERE datname = current_database() AND wait_event = 'PgSleep' AND query ILIKE '%INSERT INTO bookings%'`,
+      WHERE datname = current_database() AND wait_event = 'PgSleep' AND application_name = 'match-booking'`,
   );
   return rows[0]?.pid;
 }
