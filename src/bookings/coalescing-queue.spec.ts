@@ -86,6 +86,22 @@ describe('CoalescingQueue', () => {
     await expect(Promise.all([...hot, ...others])).resolves.toHaveLength(RUSH_SIZE + 3);
   });
 
+  it('should start a rush on one key at once, outside the limit on running batches', async () => {
+    const { batches, runBatch, contents } = controllableRunner();
+    const { submit } = queue(runBatch, { maxConcurrentBatches: 1 });
+    void submit('x', 1);
+    void submit('a', 2);
+    const hot = Array.from({ length: RUSH_SIZE }, (_, i) => submit('hot', 10 + i));
+    await flush();
+    // 'x' takes the one ordinary slot; 'a' waits for it, but the rush on 'hot' does not.
+    expect(contents()).toEqual([['x:1'], hot.map((_, i) => `hot:${10 + i}`)]);
+    batches[1]!.finish();
+    await expect(Promise.all(hot)).resolves.toHaveLength(RUSH_SIZE);
+    batches[0]!.finish();
+    await flush();
+    expect(contents()[2]).toEqual(['a:2']);
+  });
+
   it('should start another batch when every running batch has stalled, one per stall period', async () => {
     const { batches, runBatch, contents } = controllableRunner();
     const { submit } = queue(runBatch, { stalledAfterMs: 30 });

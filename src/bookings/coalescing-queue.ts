@@ -4,7 +4,7 @@ export type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
 export interface CoalescingQueueOptions<TRequest, TResult> {
   /** Most requests handed to one `runBatch` call. */
   maxBatch: number;
-  /** Most batches running at once, while they make progress. */
+  /** Most batches running at once, while they make progress, not counting rushes (see takeBatch). */
   maxConcurrentBatches: number;
   /**
    * When every running batch has run this long (stuck on a lock held elsewhere, say), waiting
@@ -24,6 +24,12 @@ export interface CoalescingQueueOptions<TRequest, TResult> {
 /** Requests of one key waiting together that make a rush, decided in a batch of their own. */
 export const RUSH_SIZE = 4;
 
+interface Batch<TRequest, TResult> {
+  entries: Array<Waiting<TRequest, TResult>>;
+  /** The requests of one rushed key, outside the limit on running batches. */
+  rush: boolean;
+}
+
 interface Waiting<TRequest, TResult> {
   key: string;
   request: TRequest;
@@ -40,7 +46,8 @@ interface Waiting<TRequest, TResult> {
  * - a key (a match) is in at most one running batch. Its later requests wait for that batch, so
  *   a rush on one key runs one batch at a time, holding one pooled connection, while the
  *   requests of other keys go on in other batches;
- * - a key with many requests waiting gets a batch of its own (see takeBatch).
+ * - a key with many requests waiting (a rush) gets batches of its own, outside the limit on
+ *   running batches (see takeBatch).
  * When nothing runs, a request starts at once, alone: no delay without a rush. When every
  * running batch is stalled, the limit on running batches is lifted, so that bookings of other
  * matches are not held up by locks they do not need.
@@ -48,8 +55,8 @@ interface Waiting<TRequest, TResult> {
 export class CoalescingQueue<TRequest, TResult> {
   private waiting: Array<Waiting<TRequest, TResult>> = [];
   private readonly busyKeys = new Set<string>();
-  /** Start times of the running batches. */
-  private readonly running = new Set<number>();
+  /** Start times of the running batches that are not a rush (those count against maxConcurrentBatches). */
+  private readonly ordinaryRunning = new Set<number>();
   private stallCheck: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: CoalescingQueueOptions<TRequest, TResult>) {}
@@ -67,15 +74,15 @@ export class CoalescingQueue<TRequest, TResult> {
   }
 
   private startBatches(): void {
-    while (this.mayStartBatch()) {
-      const batch = this.takeBatch();
-      if (batch.length === 0) return;
-      for (const entry of batch) this.busyKeys.add(entry.key);
+    for (;;) {
+      const batch = this.takeBatch(this.mayStartOrdinaryBatch());
+      if (!batch) break;
+      for (const entry of batch.entries) this.busyKeys.add(entry.key);
       void this.run(batch);
     }
-    if (this.waiting.length > 0 && this.stallCheck === undefined) {
+    if (this.waiting.length > 0 && this.stallCheck === undefined && this.ordinaryRunning.size > 0) {
       // Nothing may start now: look again once the running batches would count as stalled.
-      const youngest = Math.max(...this.running);
+      const youngest = Math.max(...this.ordinaryRunning);
       const delayMs = Math.max(1, Math.ceil(youngest + this.options.stalledAfterMs - performance.now()) + 1);
       this.stallCheck = setTimeout(() => {
         this.stallCheck = undefined;
@@ -85,21 +92,22 @@ export class CoalescingQueue<TRequest, TResult> {
     }
   }
 
-  private mayStartBatch(): boolean {
-    if (this.running.size < this.options.maxConcurrentBatches) return true;
+  private mayStartOrdinaryBatch(): boolean {
+    if (this.ordinaryRunning.size < this.options.maxConcurrentBatches) return true;
     const stalledSince = performance.now() - this.options.stalledAfterMs;
-    return [...this.running].every((startedAt) => startedAt <= stalledSince);
+    return [...this.ordinaryRunning].every((startedAt) => startedAt <= stalledSince);
   }
 
   /**
    * The next batch, first come first served among keys that are not in a running batch:
-   * - if the oldest such request's key has RUSH_SIZE or more requests waiting (a rush on one
-   *   match), the batch is that key's requests alone, so that the rush never slows the bookings
-   *   of other matches;
-   * - otherwise the batch is the waiting requests of the keys with fewer waiting.
+   * - a key with RUSH_SIZE or more requests waiting (a rush on one match) gets a batch of its
+   *   own, outside the limit on running batches (it is one batch per key anyway), so that the
+   *   rush neither slows the bookings of other matches nor waits for them;
+   * - otherwise, if `ordinaryAllowed`, the batch is the waiting requests of the keys with fewer
+   *   waiting.
    * At most maxBatch requests. Requests that waited too long are failed instead of run late.
    */
-  private takeBatch(): Array<Waiting<TRequest, TResult>> {
+  private takeBatch(ordinaryAllowed: boolean): Batch<TRequest, TResult> | undefined {
     const oldestAllowed = performance.now() - this.options.maxWaitMs;
     const waitingPerKey = new Map<string, number>();
     const eligible: Array<Waiting<TRequest, TResult>> = [];
@@ -114,26 +122,27 @@ export class CoalescingQueue<TRequest, TResult> {
         waitingPerKey.set(entry.key, (waitingPerKey.get(entry.key) ?? 0) + 1);
       }
     }
-    const first = eligible[0];
-    const rushedKey = first && waitingPerKey.get(first.key)! >= RUSH_SIZE ? first.key : undefined;
-    const belongs = (entry: Waiting<TRequest, TResult>) =>
-      rushedKey !== undefined ? entry.key === rushedKey : waitingPerKey.get(entry.key)! < RUSH_SIZE;
-    const batch: Array<Waiting<TRequest, TResult>> = [];
+    const isRushed = (entry: Waiting<TRequest, TResult>) => waitingPerKey.get(entry.key)! >= RUSH_SIZE;
+    const oldest = eligible[0];
+    const rushedKey = oldest && (isRushed(oldest) || !ordinaryAllowed) ? eligible.find(isRushed)?.key : undefined;
+    const rush = rushedKey !== undefined;
+    const belongs = (entry: Waiting<TRequest, TResult>) => (rush ? entry.key === rushedKey : ordinaryAllowed && !isRushed(entry));
+    const entries: Array<Waiting<TRequest, TResult>> = [];
     for (const entry of eligible) {
-      if (batch.length < this.options.maxBatch && belongs(entry)) batch.push(entry);
+      if (entries.length < this.options.maxBatch && belongs(entry)) entries.push(entry);
       else left.push(entry);
     }
     // `left` lost the arrival order between busy and eligible requests; restore it.
     this.waiting = left.sort((a, b) => a.enqueuedAt - b.enqueuedAt);
-    return batch;
+    return entries.length > 0 ? { entries, rush } : undefined;
   }
 
   /** Never rejects: every failure settles the batch's requests. */
-  private async run(batch: Array<Waiting<TRequest, TResult>>): Promise<void> {
+  private async run({ entries: batch, rush }: Batch<TRequest, TResult>): Promise<void> {
     let startedAt = performance.now();
     // Two batches started in the same microsecond must still count twice.
-    while (this.running.has(startedAt)) startedAt += 0.001;
-    this.running.add(startedAt);
+    while (this.ordinaryRunning.has(startedAt)) startedAt += 0.001;
+    if (!rush) this.ordinaryRunning.add(startedAt);
     try {
       const outcomes = await this.options.runBatch(batch.map((entry) => entry.request));
       batch.forEach((entry, index) => {
@@ -146,7 +155,7 @@ export class CoalescingQueue<TRequest, TResult> {
       for (const entry of batch) entry.reject(error);
     } finally {
       for (const entry of batch) this.busyKeys.delete(entry.key);
-      this.running.delete(startedAt);
+      if (!rush) this.ordinaryRunning.delete(startedAt);
       this.startBatches();
     }
   }

@@ -114,7 +114,7 @@ export class EnvironmentVariables {
   BOOKING_BATCH_MAX = 100;
 
   @toInt() @IsInt() @Min(1) @Max(100)
-  BOOKING_CONCURRENT_BATCHES = 2;
+  BOOKING_CONCURRENT_BATCHES = 1;
 
   @toInt() @IsInt() @Min(1_000) @Max(86_400_000)
   HOLD_TTL_MS = 600_000;
