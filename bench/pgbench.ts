@@ -63,6 +63,9 @@ export async function freeConnections(db: Pool): Promise<{ free: number; maxConn
   return { free: row.free, maxConnections: row.max_connections };
 }
 
+/** pgbench's -M: the service prepares its reservation statement once per connection. */
+export const PGBENCH_QUERY_MODE = 'prepared';
+
 /**
  * Runs pgbench with the workload's script: -n (the bench's tables are not pgbench's, nothing to
  * vacuum), -M prepared (the service prepares its reservation statement once per connection), the
@@ -77,7 +80,7 @@ export async function runPgbench(spec: PgbenchSpec): Promise<PgbenchResult> {
     const threads = Math.min(PGBENCH_MAX_THREADS, spec.clients);
     const args = [
       '-n',
-      '-M', 'prepared',
+      '-M', PGBENCH_QUERY_MODE,
       '-f', scriptFile,
       '-T', String(spec.durationSeconds),
       '-c', String(spec.clients),

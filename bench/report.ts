@@ -4,7 +4,7 @@ import type { CheckResult } from './checks';
 import type { GitDescription, MachineDescription } from './machine';
 import type { MemoryReport } from './memory';
 import type { BenchOptions } from './options';
-import type { PgbenchResult } from './pgbench';
+import type { PGBENCH_QUERY_MODE, PgbenchResult } from './pgbench';
 import type { PgbenchStep, ServiceResults } from './scenarios';
 import { round } from './stats';
 
@@ -31,21 +31,11 @@ export interface BenchReport {
   passed: boolean;
   machine: MachineDescription;
   git: GitDescription;
-  options: {
+  options: Omit<BenchOptions, 'quick' | 'keep'> & {
     mode: 'quick' | 'full';
-    stepSeconds: number;
-    warmupSeconds: number;
-    warmupConnections: number;
-    concurrencies: readonly number[];
-    spreadMatches: number;
-    ampleCapacity: number;
-    mixedConnections: number;
-    sellOut: BenchOptions['sellOut'];
-    requestTimeoutSeconds: number;
-    customers: number;
     database: { source: 'DATABASE_URL' | 'embedded'; address: string; name: string };
     service: { poolMax: number; logLevel: string; redis: boolean; environment: Record<string, string> };
-    pgbench: { queryMode: 'extended'; maxThreads: number };
+    pgbench: { queryMode: typeof PGBENCH_QUERY_MODE; maxThreads: number };
   };
   service: ServiceResults;
   fairness: { value: number | null; target: number; withinTarget: boolean | null };

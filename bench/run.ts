@@ -14,7 +14,7 @@ import { BENCH_DATABASE, createBenchDatabase, type DatabaseServer, dropBenchData
 import { describeGit, describeMachine } from './machine';
 import { type MemoryReport, RssSampler } from './memory';
 import { type BenchOptions, parseOptions, UsageError } from './options';
-import { findPgbench, PGBENCH_MAX_THREADS } from './pgbench';
+import { findPgbench, PGBENCH_MAX_THREADS, PGBENCH_QUERY_MODE } from './pgbench';
 import { pgbenchScript } from './pgbench-script';
 import { Progress } from './progress';
 import { type BenchReport, compareThroughput, FAIRNESS_TARGET, type PgbenchSection, writeReport } from './report';
@@ -181,7 +181,7 @@ function buildReport(parts: {
         redis: parts.service.environment.REDIS_URL !== undefined,
         environment: parts.service.environment,
       },
-      pgbench: { queryMode: 'extended', maxThreads: PGBENCH_MAX_THREADS },
+      pgbench: { queryMode: PGBENCH_QUERY_MODE, maxThreads: PGBENCH_MAX_THREADS },
     },
     service: serviceResults,
     fairness: { value: fairness, target: FAIRNESS_TARGET, withinTarget: fairness === null ? null : fairness <= FAIRNESS_TARGET },
