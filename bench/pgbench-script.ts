@@ -28,7 +28,7 @@ export const PGBENCH_SESSION_OPTIONS = '-c lock_timeout=3000';
 
 const ID_PREFIX = '00000000-0000-4000-8000-';
 
-/** SQL expression of the uuid of match number `:n` (a pgbench variable, sent as a parameter with -M extended). */
+/** SQL expression of the uuid of match number `:n` (a pgbench variable, sent as a parameter). */
 const MATCH_ID_SQL = `('${ID_PREFIX}' || lpad(to_hex(:n::int), 12, '0'))::uuid`;
 
 /** Inserts the pgbench matches numbered first..last (inclusive), each with the given capacity. */
