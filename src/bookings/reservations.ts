@@ -25,7 +25,7 @@ const TRANSACTION = 'book-slots';
 /** One pass over some requests of a batch: their outcomes, by index into the batch. */
 interface Pass {
   outcomes: Map<number, Settled<Booking>>;
-  /** Requests refused for lack of slots while their match's held counter was not zero (it may include expired holds). */
+  /** Requests refused for lack of slots while their match's held counter (which may include expired holds) was not zero. */
   refusedWhileHeld: number[];
 }
 
@@ -40,7 +40,9 @@ interface Pass {
  * locks; COMMIT, sent as soon as the statement's result arrives. Nothing else runs while the rows
  * are locked. (A lone statement without BEGIN would save the COMMIT round trip, but the server
  * would then commit it even after the client vanished or gave up, and no idle-in-transaction
- * timeout could free its locks.) Requests refused while their match's held counter is not zero get a second pass, which
+ * timeout could free its locks.)
+ *
+ * Requests refused while their match's held counter is not zero get a second pass, which
  * releases the expired holds of those matches and decides them again.
  */
 @Injectable()
