@@ -32,20 +32,10 @@ export class IdempotencyRepository {
   }
 
   /**
-   * Takes the transaction-level advisory lock of the scope without waiting: false when a
-   * request with the same key is being processed right now (the backstop of the Redis lock).
-   */
-  async tryLockScope(queryRunner: QueryRunner, scope: IdempotencyScope): Promise<boolean> {
-    const [row] = await queryRows<{ locked: boolean }>(queryRunner, 'SELECT pg_try_advisory_xact_lock($1::bigint) AS locked', [
-      scopeLockKey(scope),
-    ]);
-    return row?.locked === true;
-  }
-
-  /**
-   * tryLockScope and find for many scopes in one round trip, with the transaction's timestamp
-   * (the created_at of every row the transaction inserts). Each claim is `locked: false` when a
-   * request with the same key is being processed elsewhere, else carries the committed record if any.
+   * For each scope, in one round trip: takes its transaction-level advisory lock without waiting
+   * (`locked: false` when a request with the same key is being processed right now; the backstop
+   * of the Redis lock), and, if taken, reads its committed record if any. Also returns the
+   * transaction's timestamp (the created_at of every row the transaction inserts).
    */
   async claimScopes(
     queryRunner: QueryRunner,

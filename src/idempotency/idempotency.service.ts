@@ -89,9 +89,9 @@ export class IdempotencyService {
         claim,
         before: async (queryRunner: QueryRunner) => {
           // The backstop of the Redis lock, and the only guard when Redis is down.
-          if (!(await this.records.tryLockScope(queryRunner, scope))) throw new IdempotencyInFlightError(scope.key);
-          const committed = await this.records.find(scope, queryRunner);
-          if (committed) throw new ReplayStoredResponse(committed);
+          const { claims } = await this.records.claimScopes(queryRunner, [scope]);
+          if (!claims[0]!.locked) throw new IdempotencyInFlightError(scope.key);
+          if (claims[0]!.stored) throw new ReplayStoredResponse(claims[0]!.stored);
         },
         after: async (queryRunner: QueryRunner, result: unknown) => {
           if (!(await this.records.insert(queryRunner, scope, storedResponse(claim, result), this.ttlMs))) {

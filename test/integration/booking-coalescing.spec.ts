@@ -27,13 +27,12 @@ describe('coalesced bookings', () => {
     await t.close();
   });
 
-  const book = (matchId: string, customer: string, slots: number, key?: string) => {
-    const call = request(t.server)
+  const book = (matchId: string, customer: string, slots: number, key?: string) =>
+    request(t.server)
       .post(`/api/v1/matches/${matchId}/bookings`)
-      .set('Authorization', `Bearer ${t.token(customer)}`);
-    if (key) void call.set('Idempotency-Key', key);
-    return call.send({ slots });
-  };
+      .set('Authorization', `Bearer ${t.token(customer)}`)
+      .set(key ? { 'Idempotency-Key': key } : {})
+      .send({ slots });
 
   async function batches(): Promise<{ count: number; sum: number }> {
     const { values } = await t.app.get(Metrics).bookingBatchSize.get();
