@@ -1,9 +1,11 @@
 import { RESERVE_SLOTS_SQL } from '../src/bookings/bookings.repository';
+import { LOCK_MATCHES_SQL } from '../src/matches/matches.repository';
 
 /**
  * The SQL that pgbench runs: the service's reservation transaction of one booking, exactly as the
- * service sends it for a batch of one: START TRANSACTION (what TypeORM sends), RESERVE_SLOTS_SQL
- * (src/bookings/bookings.repository.ts) prepared once per connection (-M prepared), COMMIT, on a
+ * service sends it for a batch of one: START TRANSACTION (what TypeORM sends), LOCK_MATCHES_SQL
+ * (src/matches/matches.repository.ts) and RESERVE_SLOTS_SQL (src/bookings/bookings.repository.ts),
+ * each prepared once per connection (-M prepared), COMMIT, on a
  * session whose lock_timeout is set at connection time (PGOPTIONS). Its parameters are replaced
  * by what pgbench can produce. The service's speed-up under load comes from deciding many
  * bookings with one such transaction, which pgbench, one booking per transaction, does not do.
@@ -52,17 +54,29 @@ const RESERVATION_OF_ONE: Record<string, string> = {
   $10: 'ARRAY[NULL]',
 };
 
-/** The pgbench script of one booking of 1 slot: the service's reservation transaction for a batch of one. */
-export function pgbenchScript(workload: PgbenchWorkload): string {
-  const pick = workload === 'hot' ? `\\set n :${HOT_MATCH_VARIABLE}` : `\\set n random(1, ${SPREAD_MATCH_COUNT})`;
-  const statement = RESERVE_SLOTS_SQL.replace(/\$\d+/g, (parameter) => {
-    const value = RESERVATION_OF_ONE[parameter];
-    if (value === undefined) throw new Error(`RESERVE_SLOTS_SQL has a parameter ${parameter} that the pgbench script does not fill`);
+/** Replaces the $n parameters of one of the service's statements with what pgbench can produce. */
+function withPgbenchParameters(name: string, sql: string, values: Record<string, string>): string {
+  const statement = sql.replace(/\$\d+/g, (parameter) => {
+    const value = values[parameter];
+    if (value === undefined) throw new Error(`${name} has a parameter ${parameter} that the pgbench script does not fill`);
     return value;
   });
   // pgbench reads ":name" as a variable even inside a string literal, with no escape.
   if (/:[A-Za-z]/.test(statement.replaceAll(MATCH_ID_SQL, '').replace(/::[a-z]/g, ''))) {
-    throw new Error('RESERVE_SLOTS_SQL contains ":name", which pgbench would read as a variable');
+    throw new Error(`${name} contains ":name", which pgbench would read as a variable`);
   }
-  return [pick, 'START TRANSACTION;', `${statement};`, 'COMMIT;', ''].join('\n');
+  return `${statement};`;
+}
+
+/** The pgbench script of one booking of 1 slot: the service's reservation transaction for a batch of one. */
+export function pgbenchScript(workload: PgbenchWorkload): string {
+  const pick = workload === 'hot' ? `\\set n :${HOT_MATCH_VARIABLE}` : `\\set n random(1, ${SPREAD_MATCH_COUNT})`;
+  return [
+    pick,
+    'START TRANSACTION;',
+    withPgbenchParameters('LOCK_MATCHES_SQL', LOCK_MATCHES_SQL, { $1: RESERVATION_OF_ONE.$1! }),
+    withPgbenchParameters('RESERVE_SLOTS_SQL', RESERVE_SLOTS_SQL, RESERVATION_OF_ONE),
+    'COMMIT;',
+    '',
+  ].join('\n');
 }

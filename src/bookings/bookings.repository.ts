@@ -48,15 +48,19 @@ export interface ReservationRow extends Nullable<Omit<BookingRow, 'position_at'>
 type Nullable<T> = { [K in keyof T]: T[K] | null };
 
 /**
- * The reservation of a batch of requests (of one match or of many), in one statement, so that the
- * match row locks are held for the statement and the commit after it, with no round trip to the
- * service in between:
- * - lock the batch's match rows (SELECT ... FOR UPDATE), in id order like every multi-row lock
- *   here, and read their counters;
+ * The reservation of a batch of requests (of one match or of many), in one statement, run right
+ * after LOCK_MATCHES_SQL has locked the batch's match rows (matches.repository.ts):
+ * - read the locked rows' counters;
  * - decide each match's requests first come, first served: each takes its slots if they are
  *   still free (a request for 3 slots may be refused while a later one for 1 slot is served);
  * - add the accepted slots to the counters, insert the accepted bookings (ids made by the caller)
  *   and the idempotency records of the accepted requests that carry a key.
+ * The row locks must come from a statement of their own, never from a FOR UPDATE in this one:
+ * under READ COMMITTED a statement's snapshot is taken before it waits for a lock, and when the
+ * lock holder commits lower counters (a cancellation, a released hold), FOR UPDATE would decide
+ * with the new row while the UPDATE below builds its new row from the snapshot's older, higher
+ * counters, and the CHECK constraint would refuse it (a spurious 500). A statement that starts
+ * once the locks are held reads the current row and writes from it.
  * $1..$4 per request: match id, booking id, customer id, slots; $5..$10 per request the
  * idempotency record's endpoint, key, request hash, status, body and ttl (null when it has none).
  * The CHECK constraint on matches refuses overbooking even if this logic were wrong.
@@ -68,7 +72,7 @@ requests AS MATERIALIZED (
 ),
 locked AS MATERIALIZED (
   SELECT id, capacity - booked_slots - held_slots AS free_slots, held_slots FROM matches
-   WHERE id IN (SELECT match_id FROM requests) ORDER BY id FOR UPDATE
+   WHERE id IN (SELECT match_id FROM requests)
 ),
 decided (match_id, turn, position, booking_id, customer_id, slots, accepted, free_after) AS (
   SELECT id, 0::bigint, 0::bigint, NULL::uuid, NULL::text, 0, false, free_slots FROM locked
@@ -122,8 +126,8 @@ export interface BookingListFilter {
 export class BookingsRepository {
   constructor(private readonly dataSource: DataSource) {}
 
-  /** The reservation statement (RESERVE_SLOTS_SQL). Returns one row per request, in order. */
-  async lockAndReserve(queryRunner: QueryRunner, requests: ReservationRequestRow[]): Promise<ReservationRow[]> {
+  /** The reservation statement (RESERVE_SLOTS_SQL). Returns one row per request, in order. Call with the match rows locked. */
+  async reserveLocked(queryRunner: QueryRunner, requests: ReservationRequestRow[]): Promise<ReservationRow[]> {
     return queryPreparedRows<ReservationRow>(queryRunner, 'reserve-slots', RESERVE_SLOTS_SQL, [
       requests.map((r) => r.matchId),
       requests.map((r) => r.bookingId),

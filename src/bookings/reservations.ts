@@ -1,15 +1,15 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { QueryRunner } from 'typeorm';
 import { TransactionRunner } from '../database/transaction-runner';
-import { ConcurrencyConflictError, IdempotencyInFlightError, InsufficientSlotsError, MatchNotFoundError } from '../errors/domain-errors';
+import { ConcurrencyConflictError, DatabaseUnavailableError, IdempotencyInFlightError, InsufficientSlotsError, MatchNotFoundError } from '../errors/domain-errors';
 import { HoldsRepository } from '../holds/holds.repository';
 import { IdempotencyRepository } from '../idempotency/idempotency.repository';
 import { type IdempotencyClaim, ReplayStoredResponse, storedResponse } from '../idempotency/idempotency.service';
 import { MatchesRepository } from '../matches/matches.repository';
 import { Metrics } from '../observability/metrics';
 import type { Booking } from './booking';
-import { BookingsRepository, type ReservationRequestRow, type ReservationRow, toBooking } from './bookings.repository';
+import { BookingsRepository, type ReservationRequestRow, toBooking } from './bookings.repository';
 import type { Settled } from './coalescing-queue';
 
 export interface BookingRequest {
@@ -36,17 +36,23 @@ interface Pass {
  * or its own error (409 when its match ran out before its turn, 404 for an unknown match).
  *
  * Round trips: BEGIN; only if some request carries an Idempotency-Key, one statement that claims
- * the keys (advisory locks, committed records); the reservation statement, which takes the row
- * locks; COMMIT, sent as soon as the statement's result arrives. Nothing else runs while the rows
- * are locked. (A lone statement without BEGIN would save the COMMIT round trip, but the server
- * would then commit it even after the client vanished or gave up, and no idle-in-transaction
- * timeout could free its locks.)
+ * the keys (advisory locks, committed records); the statement that locks the match rows; the
+ * reservation statement; COMMIT, sent as soon as the statement's result arrives. Nothing else
+ * runs while the rows are locked. The lock and the reservation cannot share a statement (see
+ * RESERVE_SLOTS_SQL). (A lone statement without BEGIN would save the COMMIT round trip, but the
+ * server would then commit it even after the client vanished or gave up, and no
+ * idle-in-transaction timeout could free its locks.)
  *
  * Requests refused while their match's held counter is not zero get a second pass, which
  * releases the expired holds of those matches and decides them again.
+ *
+ * A pass that fails over several matches (one match's lock timed out, say) is run again for
+ * each match apart, so the error reaches only the requests of the match it belongs to.
  */
 @Injectable()
 export class Reservations {
+  private readonly logger = new Logger(Reservations.name);
+
   constructor(
     private readonly transactions: TransactionRunner,
     private readonly bookings: BookingsRepository,
@@ -59,31 +65,43 @@ export class Reservations {
   /** Settles every request (same order). Never rejects: a failed transaction fails each of its requests with its error. */
   async reserve(requests: BookingRequest[]): Promise<Array<Settled<Booking>>> {
     this.metrics.bookingBatchSize.observe(requests.length);
-    const outcomes: Array<Settled<Booking> | undefined> = new Array<Settled<Booking> | undefined>(requests.length).fill(undefined);
-    const settle = (indexes: number[], pass: Pass | { error: unknown }) => {
-      for (const index of indexes) outcomes[index] = 'error' in pass ? { ok: false, error: pass.error } : pass.outcomes.get(index);
-    };
     const all = requests.map((_, index) => index);
-    const first = await this.attempt(() => this.firstPass(requests, all));
-    settle(all, first);
-    if (!('error' in first) && first.refusedWhileHeld.length > 0) {
-      const again = first.refusedWhileHeld;
-      settle(again, await this.attempt(() => this.passAfterReleasingExpiredHolds(requests, again)));
+    const first = await this.settle(requests, all, (indexes) => this.firstPass(requests, indexes));
+    const outcomes = first.outcomes;
+    if (first.refusedWhileHeld.length > 0) {
+      const again = await this.settle(requests, first.refusedWhileHeld, (indexes) => this.passAfterReleasingExpiredHolds(requests, indexes));
+      for (const [index, outcome] of again.outcomes) outcomes.set(index, outcome);
     }
-    return outcomes.map((outcome) => outcome!);
+    return all.map((index) => outcomes.get(index)!);
   }
 
-  /** A pass that failed (lock timeout, database unavailable, ...) fails each of its requests with the error. */
-  private async attempt(pass: () => Promise<Pass>): Promise<Pass | { error: unknown }> {
+  /**
+   * Runs `pass` over the requests at `indexes` and settles each of them; never rejects. When the
+   * pass fails and the requests are of several matches, each match's requests are passed again
+   * on their own: the error may belong to one match (its lock timed out, a constraint refused
+   * its row), and must not fail the others or hide an unknown match's 404. When the database
+   * itself is unavailable, a rerun would only fail again, so every request gets the error.
+   */
+  private async settle(requests: BookingRequest[], indexes: number[], pass: (indexes: number[]) => Promise<Pass>): Promise<Pass> {
     try {
-      return await pass();
+      return await pass(indexes);
     } catch (error) {
-      return { error };
+      const perMatch = groupByMatch(requests, indexes);
+      if (perMatch.length < 2 || error instanceof DatabaseUnavailableError) {
+        return { outcomes: new Map(indexes.map((index) => [index, { ok: false, error }])), refusedWhileHeld: [] };
+      }
+      this.logger.warn(`A reservation batch of ${indexes.length} requests over ${perMatch.length} matches failed (${describe(error)}); deciding each match apart`);
+      this.metrics.bookingOutcomes.inc({ outcome: 'retried' }, indexes.length);
+      const passes = await Promise.all(perMatch.map((group) => this.settle(requests, group, pass)));
+      return {
+        outcomes: new Map(passes.flatMap((each) => [...each.outcomes])),
+        refusedWhileHeld: passes.flatMap((each) => each.refusedWhileHeld),
+      };
     }
   }
 
   private firstPass(requests: BookingRequest[], indexes: number[]): Promise<Pass> {
-    return this.transactions.run(TRANSACTION, (queryRunner) => this.decide(queryRunner, requests, indexes), {
+    return this.transactions.run(TRANSACTION, (queryRunner) => this.decide(queryRunner, requests, indexes, { rowsLocked: false }), {
       onRetry: () => this.metrics.bookingOutcomes.inc({ outcome: 'retried' }, indexes.length),
     });
   }
@@ -95,19 +113,20 @@ export class Reservations {
       // Lock order everywhere: match rows first (by id), then their holds and bookings.
       await this.matches.lockManyById(queryRunner, matchIds, TRANSACTION);
       await this.holds.expireDue(queryRunner, matchIds);
-      return this.decide(queryRunner, requests, indexes);
+      return this.decide(queryRunner, requests, indexes, { rowsLocked: true });
     });
   }
 
-  /** Claims the keys of the requests that carry one, then runs the reservation statement for the rest. */
-  private async decide(queryRunner: QueryRunner, requests: BookingRequest[], indexes: number[]): Promise<Pass> {
+  /** Claims the keys of the requests that carry one, then locks the match rows (unless done) and runs the reservation statement for the rest. */
+  private async decide(queryRunner: QueryRunner, requests: BookingRequest[], indexes: number[], { rowsLocked }: { rowsLocked: boolean }): Promise<Pass> {
     const outcomes = new Map<number, Settled<Booking>>();
     const transactionTime = await this.claimIdempotencyKeys(queryRunner, requests, indexes, outcomes);
     const open = indexes.filter((index) => !outcomes.has(index));
     if (open.length === 0) return { outcomes, refusedWhileHeld: [] };
 
     const rows = open.map((index) => toRequestRow(requests[index]!, transactionTime));
-    const decided = await this.lockAndReserve(queryRunner, rows);
+    if (!rowsLocked) await this.matches.lockManyById(queryRunner, [...new Set(rows.map((row) => row.matchId))], TRANSACTION);
+    const decided = await this.bookings.reserveLocked(queryRunner, rows);
     if (decided[0]!.records_written !== rows.filter((row, position) => row.record && decided[position]!.accepted).length) {
       // A record appeared despite the claim (a writer that took no advisory lock): the rerun replays it.
       throw new ConcurrencyConflictError('An idempotency record was written concurrently');
@@ -155,16 +174,19 @@ export class Reservations {
     });
     return transactionTime;
   }
+}
 
-  private async lockAndReserve(queryRunner: QueryRunner, rows: ReservationRequestRow[]): Promise<ReservationRow[]> {
-    // The statement's time is nearly all lock wait when a match is contended.
-    const stopTimer = this.metrics.rowLockWait.startTimer({ transaction: TRANSACTION });
-    try {
-      return await this.bookings.lockAndReserve(queryRunner, rows);
-    } finally {
-      stopTimer();
-    }
+function groupByMatch(requests: BookingRequest[], indexes: number[]): number[][] {
+  const groups = new Map<string, number[]>();
+  for (const index of indexes) {
+    const matchId = requests[index]!.matchId;
+    groups.set(matchId, [...(groups.get(matchId) ?? []), index]);
   }
+  return [...groups.values()];
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
 /** The row of one request; a request with a key also gets the record it would leave if accepted. */

@@ -58,6 +58,8 @@ export class HoldsService {
    */
   async confirm(caller: Caller, holdId: string, hooks?: TransactionHooks): Promise<Booking> {
     const hold = await this.get(caller, holdId);
+    // Expired is expired, whether the sweeper marked it or it is still active past its time.
+    if (hold.status === 'expired') throw new HoldExpiredError(holdId);
     if (hold.status !== 'active') throw new HoldNotActiveError(holdId, hold.status, hold.bookingId);
     const outcome = await this.transactions.run('confirm-hold', async (queryRunner) => {
       await this.matches.lockById(queryRunner, hold.matchId, 'confirm-hold');

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type QueryRunner } from 'typeorm';
-import { type KeysetPosition, queryRows } from '../database/sql';
+import { type KeysetPosition, queryPreparedRows, queryRows } from '../database/sql';
 import { Metrics } from '../observability/metrics';
 import type { LockedMatch, Match } from './match';
 
@@ -21,6 +21,14 @@ const MATCH_COLUMNS = `id, title, starts_at, capacity, booked_slots,
                  WHERE h.match_id = matches.id AND h.status = 'active' AND h.expires_at <= now())::int AS live_held_slots,
   created_at, updated_at,
   to_char(starts_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS position_at`;
+
+/**
+ * Locks match rows, in id order like every multi-row lock here, and reads their counters: the
+ * first statement of every write of a match (the hold sweeper's skips locked rows instead).
+ * The counters are changed by later statements of the transaction, whose snapshots are taken
+ * after the lock is held (see RESERVE_SLOTS_SQL for why that matters).
+ */
+export const LOCK_MATCHES_SQL = 'SELECT id, capacity, booked_slots, held_slots FROM matches WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE';
 
 export interface MatchListFilter {
   from?: Date;
@@ -99,13 +107,7 @@ export class MatchesRepository {
   async lockManyById(queryRunner: QueryRunner, ids: string[], transaction: string): Promise<Map<string, LockedMatch>> {
     const stopTimer = this.metrics.rowLockWait.startTimer({ transaction });
     try {
-      const rows = await queryRows<{ id: string; capacity: number; booked_slots: number; held_slots: number }>(
-        queryRunner,
-        ids.length === 1
-          ? 'SELECT id, capacity, booked_slots, held_slots FROM matches WHERE id = $1 FOR UPDATE'
-          : 'SELECT id, capacity, booked_slots, held_slots FROM matches WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE',
-        [ids.length === 1 ? ids[0] : ids],
-      );
+      const rows = await queryPreparedRows<{ id: string; capacity: number; booked_slots: number; held_slots: number }>(queryRunner, 'lock-matches', LOCK_MATCHES_SQL, [ids]);
       return new Map(rows.map((row) => [row.id, { id: row.id, capacity: row.capacity, bookedSlots: row.booked_slots, heldSlots: row.held_slots }]));
     } finally {
       stopTimer();

@@ -52,7 +52,7 @@ export class Metrics {
 
   readonly rowLockWait = new Histogram({
     name: 'db_row_lock_wait_seconds',
-    help: 'Time spent acquiring a match row lock (SELECT ... FOR UPDATE); for book-slots, the whole reservation statement that takes it',
+    help: 'Time spent acquiring match row locks (SELECT ... FOR UPDATE), per transaction kind',
     labelNames: ['transaction'] as const,
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 3],
     registers: [this.registry],

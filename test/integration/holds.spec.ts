@@ -102,6 +102,20 @@ describe('holds', () => {
     expect(await counters(matchId)).toEqual({ booked: 0, held: 0, confirmed: 0, active: 0 });
   });
 
+  it('should answer 410 to confirming a hold that the sweeper already marked expired', async () => {
+    const matchId = await createMatch(t, 4);
+    const held = (await hold(matchId, 3).expect(201)).body as { id: string };
+    await expireHold(held.id);
+    await expect(t.app.get(HoldSweeper).runOnce()).resolves.toBeGreaterThanOrEqual(1);
+    const [{ status }] = await t.dataSource.query<[{ status: string }]>('SELECT status FROM holds WHERE id = $1', [held.id]);
+    expect(status).toBe('expired');
+
+    const response = await confirm(held.id).expect(410);
+
+    expect(response.body).toMatchObject({ type: '/problems/hold-expired', holdId: held.id });
+    expect(await counters(matchId)).toEqual({ booked: 0, held: 0, confirmed: 0, active: 0 });
+  });
+
   it('should hide another customer’s hold behind 404 and refuse a capacity below booked plus held slots', async () => {
     const matchId = await createMatch(t, 5);
     const held = (await hold(matchId, 2).expect(201)).body as { id: string };
