@@ -2,14 +2,18 @@ import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Logger as NestPinoLogger } from 'nestjs-pino';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import { AppModule } from './app.module';
 import { configureApp } from './app.setup';
 import { type AppConfig, loadConfig } from './config/app-config';
 import { ConfigurationError } from './config/environment';
 import { resolveDatabase, runPendingMigrations } from './database/database-setup';
 import { GracefulShutdown } from './lifecycle/graceful-shutdown';
+import { BootstrapLogger } from './observability/bootstrap-logger';
 import { createRootLogger } from './observability/logging';
+
+/** Until the configuration is known: JSON lines at the default level. */
+let rootLogger: Logger = pino({ base: { service: 'match-booking' } });
 
 async function bootstrap(): Promise<void> {
   let config: AppConfig;
@@ -17,12 +21,12 @@ async function bootstrap(): Promise<void> {
     config = loadConfig(process.env);
   } catch (error) {
     if (error instanceof ConfigurationError) {
-      pino().fatal(error.message);
+      rootLogger.fatal(error.message);
       process.exit(1);
     }
     throw error;
   }
-  const rootLogger = createRootLogger(config);
+  rootLogger = createRootLogger(config);
   const bootLog = rootLogger.child({ context: 'Bootstrap' });
   const logger = { log: (message: string) => bootLog.info(message) };
 
@@ -31,10 +35,13 @@ async function bootstrap(): Promise<void> {
     await runPendingMigrations(config, database.url, logger);
   }
 
-  const app = await NestFactory.create<NestExpressApplication>(
-    AppModule.register({ config, databaseUrl: database.url, rootLogger }),
-    { bodyParser: false, bufferLogs: true },
-  );
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.register({ config, databaseUrl: database.url, rootLogger }), {
+    bodyParser: false,
+    // Until nestjs-pino's logger takes over below, Nest logs through the root logger: JSON lines,
+    // a failed start included. A failed start rejects (and is logged below) instead of aborting.
+    logger: new BootstrapLogger(rootLogger),
+    abortOnError: false,
+  });
   app.useLogger(app.get(NestPinoLogger));
   await configureApp(app, config);
   const embedded = database.embedded;
@@ -48,6 +55,7 @@ async function bootstrap(): Promise<void> {
 }
 
 bootstrap().catch((error: unknown) => {
-  pino().fatal({ err: error }, 'The service failed to start');
+  if (error instanceof ConfigurationError) rootLogger.fatal(error.message);
+  else rootLogger.fatal({ err: error }, 'The service failed to start');
   process.exit(1);
 });

@@ -1,6 +1,7 @@
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import type { AppConfig } from '../config/app-config';
+import { ConfigurationError } from '../config/environment';
 import { buildDataSourceOptions } from './data-source-options';
 import { type EmbeddedPostgresServer, startEmbeddedPostgres } from './embedded-postgres';
 
@@ -14,9 +15,17 @@ export interface DatabaseTarget {
   embedded?: EmbeddedPostgresServer;
 }
 
-/** DATABASE_URL when given; otherwise the embedded PostgreSQL, started if it is not running. */
+/**
+ * DATABASE_URL when given; otherwise the embedded PostgreSQL, started if it is not running.
+ * Never in production: the production install carries no PostgreSQL binaries.
+ */
 export async function resolveDatabase(config: AppConfig, logger: Logger): Promise<DatabaseTarget> {
   if (config.database.url !== undefined) return { url: config.database.url };
+  if (config.env === 'production') {
+    throw new ConfigurationError(
+      'Invalid configuration: DATABASE_URL must be set when NODE_ENV=production. The embedded PostgreSQL is for development and tests, and the production install does not include it.',
+    );
+  }
   const embedded = await startEmbeddedPostgres(config.embeddedPostgres, logger);
   return { url: embedded.url, embedded };
 }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import pino, { type DestinationStream, type Level, type Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
+import pretty from 'pino-pretty';
 import type { AppConfig } from '../config/app-config';
 
 /** Injection token of the root pino logger. */
@@ -21,7 +22,8 @@ const QUIET_PATHS = ['/health/', '/metrics'];
 const ACCEPTED_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /**
- * JSON lines in production and tests; readable (pino-pretty) in development. `destination`
+ * JSON lines, one per event, from the first line to the last; readable (pino-pretty) only in
+ * development on a terminal, so that a log pipeline never gets colour codes. `destination`
  * lets tests capture the output.
  */
 export function createRootLogger(config: Pick<AppConfig, 'logLevel' | 'env'>, destination?: DestinationStream): Logger {
@@ -35,8 +37,9 @@ export function createRootLogger(config: Pick<AppConfig, 'logLevel' | 'env'>, de
     },
   };
   if (destination) return pino(options, destination);
-  if (config.env === 'development') {
-    return pino({ ...options, transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' } } });
+  if (config.env === 'development' && process.stdout.isTTY) {
+    // In this thread and synchronous, unlike a transport: the lines of a failed start are not lost on exit.
+    return pino(options, pretty({ translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service', sync: true }));
   }
   return pino(options);
 }
