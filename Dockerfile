@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 
 # Build: install every dependency, compile TypeScript to dist/, then drop the dev dependencies.
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 # npm 11 honours package.json "allowScripts" (the embedded PostgreSQL package's install script).
 RUN npm install -g npm@11
 WORKDIR /app
@@ -14,7 +14,7 @@ COPY scripts ./scripts
 RUN npm run build && npm prune --omit=dev
 
 # Runtime: compiled code and production dependencies only, run as the image's non-root user.
-FROM node:20-bookworm-slim AS runtime
+FROM node:24-bookworm-slim AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build /app/package.json /app/package-lock.json ./

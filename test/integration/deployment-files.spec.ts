@@ -142,10 +142,10 @@ describe('Dockerfile', () => {
     expect(existsSync(path.join(root, entry!.replace(/^dist\//, '').replace(/\.js$/, '.ts')))).toBe(true);
   });
 
-  it('builds on node:20-bookworm-slim and runs as the non-root node user on port 3000', () => {
+  it('builds on node:24-bookworm-slim and runs as the non-root node user on port 3000', () => {
     const froms = dockerfile.split(/\r?\n/).filter((line) => /^FROM\s/i.test(line.trim()));
     expect(froms.length).toBeGreaterThanOrEqual(2);
-    for (const from of froms) expect(from).toMatch(/^FROM node:20-bookworm-slim\b/);
+    for (const from of froms) expect(from).toMatch(/^FROM node:24-bookworm-slim\b/);
     expect(runtime.filter((line) => /^USER\s/i.test(line)).at(-1)).toBe('USER node');
     expect(runtime).toContain('EXPOSE 3000');
   });
@@ -156,6 +156,22 @@ describe('Dockerfile', () => {
     const ci = lines.findIndex((line) => /^RUN npm ci\b/.test(line));
     expect(npm11).toBeGreaterThanOrEqual(0);
     expect(ci).toBeGreaterThan(npm11);
+  });
+});
+
+describe('the Node.js runtime', () => {
+  it('is the same major everywhere: the Docker image, package.json engines, .nvmrc and the script CI uses', () => {
+    const major = read('.nvmrc').trim();
+    expect(major).toBe('24');
+    const froms = read('Dockerfile').split(/\r?\n/).filter((line) => /^FROM\s/i.test(line.trim()));
+    for (const from of froms) expect(from).toMatch(new RegExp(`^FROM node:${major}-`));
+    expect((JSON.parse(read('package.json')) as { engines: { node: string } }).engines.node).toMatch(new RegExp(`^>=${major}\\.`));
+    expect(read('scripts/use-node.sh')).toContain(`REQUIRED_NODE_MAJOR=${major}\n`);
+    expect(read('.ci/run')).toMatch(/^\. scripts\/use-node\.sh$/m);
+  });
+
+  it('runs this suite', () => {
+    expect(Number(process.versions.node.split('.')[0])).toBeGreaterThanOrEqual(Number(read('.nvmrc').trim()));
   });
 });
 
