@@ -19,8 +19,9 @@ export const API_PREFIX = 'api/v1';
  */
 export async function configureApp(app: NestExpressApplication, config: AppConfig): Promise<void> {
   app.disable('x-powered-by');
-  // Behind a load balancer: take the client address from X-Forwarded-For.
-  app.set('trust proxy', true);
+  // request.ip, the client address of the rate limits and the access log: the socket's peer, or
+  // the right-most X-Forwarded-For entry that no trusted proxy sent (TRUST_PROXY).
+  app.set('trust proxy', config.http.trustProxy);
   app.use(requestLogging(app.get<PinoLogger>(ROOT_LOGGER)));
   app.use(httpMetrics(app.get(Metrics)));
   app.use(app.get(GracefulShutdown).trackRequests);

@@ -19,7 +19,7 @@ describe('loadConfig', () => {
   it('uses the defaults documented in the README', () => {
     const config = loadConfig({});
     expect(config.env).toBe('development');
-    expect(config.http).toEqual({ host: '0.0.0.0', port: 3000, bodyLimitBytes: 16 * 1024 });
+    expect(config.http).toEqual({ host: '0.0.0.0', port: 3000, bodyLimitBytes: 16 * 1024, trustProxy: false });
     expect(config.logLevel).toBe('log');
     expect(config.database).toEqual({
       url: undefined,
@@ -94,10 +94,11 @@ describe('loadConfig', () => {
       RATE_LIMIT_WINDOW_MS: '2000',
       RATE_LIMIT_PER_CUSTOMER: '0',
       RATE_LIMIT_PER_IP: '30',
+      TRUST_PROXY: '10.0.0.0/8, 127.0.0.1',
     });
     expect(config).toEqual({
       env: 'test',
-      http: { host: '127.0.0.1', port: 8080, bodyLimitBytes: 2048 },
+      http: { host: '127.0.0.1', port: 8080, bodyLimitBytes: 2048, trustProxy: ['10.0.0.0/8', '127.0.0.1'] },
       logLevel: 'debug',
       database: {
         url: 'postgresql://user:pw@db.internal:5433/booking',
@@ -237,6 +238,39 @@ describe('loadConfig', () => {
 
     it('refuses a short secret outside production too', () => {
       expect(configurationError({ NODE_ENV: 'development', AUTH_JWT_SECRET: 'short' }).message).toContain('AUTH_JWT_SECRET');
+    });
+  });
+
+  describe('TRUST_PROXY', () => {
+    const trustProxy = (value: string) => loadConfig({ TRUST_PROXY: value }).http.trustProxy;
+
+    it('trusts no proxy when unset, empty, false or 0', () => {
+      expect(loadConfig({}).http.trustProxy).toBe(false);
+      for (const value of ['', 'false', '0']) expect(trustProxy(value)).toBe(false);
+    });
+
+    it('reads a hop count', () => {
+      expect(trustProxy('1')).toBe(1);
+      expect(trustProxy(' 2 ')).toBe(2);
+    });
+
+    it('reads addresses, CIDR ranges and the named ranges, comma separated', () => {
+      expect(trustProxy('loopback, 10.0.0.0/8,192.168.1.7, fd00::/8, ::1')).toEqual(['loopback', '10.0.0.0/8', '192.168.1.7', 'fd00::/8', '::1']);
+      expect(trustProxy('uniquelocal,linklocal')).toEqual(['uniquelocal', 'linklocal']);
+    });
+
+    it('refuses to trust every peer, since any client could then choose its own address', () => {
+      for (const value of ['true', '*']) expect(configurationError({ TRUST_PROXY: value }).message).toMatch(/TRUST_PROXY=.* would believe any client/);
+    });
+
+    it('names the entries that are not addresses, ranges or named ranges', () => {
+      const { message } = configurationError({ TRUST_PROXY: '10.0.0.1, 300.1.1.1, 10.0.0.0/33, lb.internal, 10.0.0.0/8/1' });
+      expect(message).toContain('"300.1.1.1", "10.0.0.0/33", "lb.internal", "10.0.0.0/8/1"');
+      expect(message).not.toContain('"10.0.0.1"');
+    });
+
+    it('refuses an absurd hop count', () => {
+      expect(configurationError({ TRUST_PROXY: '11' }).message).toContain('TRUST_PROXY=11');
     });
   });
 

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { ConfigurationError, parseEnvironment } from './environment';
+import { parseTrustProxy, type TrustProxy } from './trust-proxy';
 
 /**
  * The development secret is public (it is in the README). It is accepted only outside
@@ -38,7 +39,8 @@ export interface EmbeddedPostgresConfig {
 
 export interface AppConfig {
   env: 'development' | 'production' | 'test';
-  http: { host: string; port: number; bodyLimitBytes: number };
+  /** trustProxy: whose X-Forwarded-For names the client (trust-proxy.ts). */
+  http: { host: string; port: number; bodyLimitBytes: number; trustProxy: TrustProxy };
   logLevel: 'fatal' | 'error' | 'warn' | 'log' | 'debug' | 'verbose';
   database: DatabaseConfig;
   embeddedPostgres: EmbeddedPostgresConfig;
@@ -108,7 +110,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
 
   return {
     env: vars.NODE_ENV,
-    http: { host: vars.HOST, port: vars.PORT, bodyLimitBytes: vars.HTTP_BODY_LIMIT_BYTES },
+    http: { host: vars.HOST, port: vars.PORT, bodyLimitBytes: vars.HTTP_BODY_LIMIT_BYTES, trustProxy: parseTrustProxy(vars.TRUST_PROXY) },
     logLevel: vars.LOG_LEVEL,
     database: {
       url: vars.DATABASE_URL,

@@ -47,6 +47,10 @@ export class EnvironmentVariables {
   @toInt() @IsInt() @Min(1024) @Max(10 * 1024 * 1024)
   HTTP_BODY_LIMIT_BYTES = 16 * 1024;
 
+  /** Which proxies' X-Forwarded-For entries to believe (see trust-proxy.ts); unset: none. */
+  @IsOptional() @IsString()
+  TRUST_PROXY?: string = undefined;
+
   @IsOptional() @Matches(/^postgres(ql)?:\/\/\S+$/, { message: 'DATABASE_URL must be a postgres:// URL' })
   DATABASE_URL?: string = undefined;
 

@@ -62,10 +62,13 @@ export function requestLogging(logger: Logger) {
     customLogLevel: (_request, response, error) => (error || response.statusCode >= 500 ? 'error' : response.statusCode >= 400 ? 'warn' : 'info'),
     serializers: {
       // Method and path only: headers (tokens, cookies) and bodies never reach the log.
-      req: (request: { id: unknown; method: string; url: string; remoteAddress?: string }) => ({
+      // clientAddress is request.ip, the address the per-IP rate limit counts (TRUST_PROXY);
+      // remoteAddress is the socket's peer, a load balancer when there is one.
+      req: (request: { id: unknown; method: string; url: string; remoteAddress?: string; raw?: { ip?: string } }) => ({
         id: request.id,
         method: request.method,
         url: request.url,
+        clientAddress: request.raw?.ip ?? request.remoteAddress,
         remoteAddress: request.remoteAddress,
       }),
       res: (response: { statusCode: number }) => ({ statusCode: response.statusCode }),

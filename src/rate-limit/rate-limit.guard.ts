@@ -69,7 +69,7 @@ export function rateLimitOptions(config: RateLimitConfig, jwtSecret: string): Th
       name: 'ip' satisfies RateLimitName,
       limit: config.perIp,
       ttl: config.windowMs,
-      // 'trust proxy' is on: behind the load balancer this is the client's address from X-Forwarded-For.
+      // The client address as TRUST_PROXY allows it to be known (app.setup.ts), not a header value the client chose.
       getTracker: (request) => normalizeIp((request as Request).ip ?? 'unknown'),
     });
   }

@@ -14,12 +14,14 @@ const SMALL_LIMITS = {
   RATE_LIMIT_PER_CUSTOMER: String(PER_CUSTOMER),
   RATE_LIMIT_PER_IP: String(PER_IP),
   RATE_LIMIT_WINDOW_MS: String(WINDOW_MS),
+  // The test client stands for a load balancer on loopback that tells each client's address.
+  TRUST_PROXY: 'loopback',
 };
 
 /*
  * Counters live in Redis by customer id and client IP, and other test files share the same
- * Redis: every test here uses customer ids and client addresses (X-Forwarded-For; 'trust
- * proxy' is on) of its own, so no other traffic can count against its small limits.
+ * Redis: every test here uses customer ids and client addresses (X-Forwarded-For, believed
+ * from loopback: TRUST_PROXY) of its own, so no other traffic can count against its small limits.
  */
 const run = randomBytes(4).toString('hex');
 let sequence = 0;

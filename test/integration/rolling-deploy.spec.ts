@@ -1,11 +1,12 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
 import { signAccessToken } from '../../src/auth/jwt';
 import { DEVELOPMENT_JWT_SECRET } from '../../src/config/app-config';
+import { requireHaproxy, spawnHaproxy } from '../support/haproxy';
 import { freePort } from '../support/ports';
 import { type ServiceProcess, startServiceProcess, stopServiceProcess } from '../support/service-process';
 import { createTestDatabase, dropTestDatabase } from '../support/test-database';
@@ -256,16 +257,6 @@ async function insertMatches(url: string, count: number, capacity: number): Prom
   }
 }
 
-function requireHaproxy(): void {
-  const probe = spawnSync('haproxy', ['-v'], { encoding: 'utf8' });
-  if (probe.error || probe.status !== 0) {
-    throw new Error(
-      'haproxy is not installed (not found on the PATH), and this test needs it: install the Debian package ' +
-        '(apt-get update && apt-get install -y haproxy; .ci/run does this)',
-    );
-  }
-}
-
 interface HaproxyProcess {
   baseUrl: string;
   child: ChildProcess;
@@ -332,13 +323,7 @@ backend ${BACKEND}
 async function startHaproxy(dir: string, bluePorts: number[]): Promise<HaproxyProcess> {
   const port = await freePort();
   const socket = path.join(dir, 'haproxy.sock');
-  const configFile = path.join(dir, 'haproxy.cfg');
-  await writeFile(configFile, haproxyConfig(port, socket, bluePorts));
-  const child = spawn('haproxy', ['-f', configFile, '-db'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const { child, output, stop } = await spawnHaproxy(dir, haproxyConfig(port, socket, bluePorts));
 
   const command = (line: string): Promise<string> =>
     new Promise((resolve, reject) => {
@@ -363,7 +348,7 @@ async function startHaproxy(dir: string, bluePorts: number[]): Promise<HaproxyPr
   const haproxy: HaproxyProcess = {
     baseUrl: `http://127.0.0.1:${port}`,
     child,
-    output: () => output,
+    output,
     command,
     stats,
     async waitForServer(server, status, timeoutMs = 10_000) {
@@ -375,12 +360,9 @@ async function startHaproxy(dir: string, bluePorts: number[]): Promise<HaproxyPr
         if (last?.status === status && last.check_status === 'L7OK') return;
         await sleep(50);
       }
-      throw new Error(`HAProxy never saw ${server} ${status}; last: ${last?.status} ${last?.check_status}\n${output}`);
+      throw new Error(`HAProxy never saw ${server} ${status}; last: ${last?.status} ${last?.check_status}\n${output()}`);
     },
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await exited;
-    },
+    stop,
   };
 
   const deadline = Date.now() + 10_000;
@@ -391,7 +373,7 @@ async function startHaproxy(dir: string, bluePorts: number[]): Promise<HaproxyPr
     } catch (error) {
       if (child.exitCode !== null || Date.now() > deadline) {
         await haproxy.stop();
-        throw new Error(`haproxy did not start:\n${output}`, { cause: error });
+        throw new Error(`haproxy did not start:\n${output()}`, { cause: error });
       }
       await sleep(50);
     }
