@@ -13,6 +13,7 @@ import { Reservations } from './bookings/reservations';
 import type { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { buildDataSourceOptions } from './database/data-source-options';
+import { CommitOutcomes } from './database/commit-outcome';
 import { TransactionRunner } from './database/transaction-runner';
 import { ProblemDetailsFilter } from './errors/problem-details.filter';
 import { HealthModule } from './health/health.module';
@@ -84,6 +85,7 @@ export class AppModule {
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_FILTER, useClass: ProblemDetailsFilter },
         TransactionRunner,
+        CommitOutcomes,
         MatchesRepository,
         MatchesService,
         BookingsRepository,

@@ -187,6 +187,12 @@ export class BookingsRepository {
     return row && toBooking(row);
   }
 
+  /** Those of `ids` that exist, on a pooled connection of its own. */
+  async existingIds(ids: string[]): Promise<string[]> {
+    const rows = await queryRows<{ id: string }>(this.dataSource, 'SELECT id FROM bookings WHERE id = ANY($1::uuid[])', [ids]);
+    return rows.map((row) => row.id);
+  }
+
   async findById(id: string, executor: QueryRunner | DataSource = this.dataSource): Promise<Booking | undefined> {
     const [row] = await queryRows<BookingRow>(executor, `SELECT ${BOOKING_COLUMNS} FROM bookings WHERE id = $1`, [id]);
     return row && toBooking(row);

@@ -13,6 +13,7 @@ import {
   InvalidInputError,
   LockTimeoutError,
   MatchNotFoundError,
+  OutcomeUnknownError,
 } from '../errors/domain-errors';
 import { type BookingOutcome, Metrics } from '../observability/metrics';
 import { SlotAvailability } from '../holds/slot-availability';
@@ -170,6 +171,7 @@ function bookingFailureOutcome(error: unknown): BookingOutcome | undefined {
   if (error instanceof InsufficientSlotsError) return 'insufficient_slots';
   if (error instanceof MatchNotFoundError) return 'match_not_found';
   if (error instanceof LockTimeoutError) return 'lock_timeout';
+  if (error instanceof OutcomeUnknownError) return 'outcome_unknown';
   if (error instanceof DatabaseUnavailableError || error instanceof ConcurrencyConflictError) return 'unavailable';
   return 'failed';
 }

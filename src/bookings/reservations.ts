@@ -1,8 +1,17 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { QueryRunner } from 'typeorm';
-import { TransactionRunner } from '../database/transaction-runner';
-import { ConcurrencyConflictError, DatabaseUnavailableError, IdempotencyInFlightError, InsufficientSlotsError, MatchNotFoundError } from '../errors/domain-errors';
+import { CommitOutcomes } from '../database/commit-outcome';
+import { type RunOptions, TransactionRunner } from '../database/transaction-runner';
+import {
+  CommitOutcomeUnknownError,
+  ConcurrencyConflictError,
+  DatabaseUnavailableError,
+  IdempotencyInFlightError,
+  InsufficientSlotsError,
+  MatchNotFoundError,
+  OutcomeUnknownError,
+} from '../errors/domain-errors';
 import { HoldsRepository } from '../holds/holds.repository';
 import { IdempotencyRepository } from '../idempotency/idempotency.repository';
 import { type IdempotencyClaim, ReplayStoredResponse, storedResponse } from '../idempotency/idempotency.service';
@@ -59,6 +68,7 @@ export class Reservations {
     private readonly holds: HoldsRepository,
     private readonly matches: MatchesRepository,
     private readonly idempotencyRecords: IdempotencyRepository,
+    private readonly commitOutcomes: CommitOutcomes,
     private readonly metrics: Metrics,
   ) {}
 
@@ -66,10 +76,12 @@ export class Reservations {
   async reserve(requests: BookingRequest[]): Promise<Array<Settled<Booking>>> {
     this.metrics.bookingBatchSize.observe(requests.length);
     const all = requests.map((_, index) => index);
-    const first = await this.settle(requests, all, (indexes) => this.firstPass(requests, indexes));
+    // Known before any attempt, so that a booking whose COMMIT outcome is unknown can be looked up.
+    const bookingIds = requests.map(() => randomUUID());
+    const first = await this.settle(requests, all, (indexes) => this.firstPass(requests, bookingIds, indexes));
     const outcomes = first.outcomes;
     if (first.refusedWhileHeld.length > 0) {
-      const again = await this.settle(requests, first.refusedWhileHeld, (indexes) => this.passAfterReleasingExpiredHolds(requests, indexes));
+      const again = await this.settle(requests, first.refusedWhileHeld, (indexes) => this.passAfterReleasingExpiredHolds(requests, bookingIds, indexes));
       for (const [index, outcome] of again.outcomes) outcomes.set(index, outcome);
     }
     return all.map((index) => outcomes.get(index)!);
@@ -100,31 +112,79 @@ export class Reservations {
     }
   }
 
-  private firstPass(requests: BookingRequest[], indexes: number[]): Promise<Pass> {
-    return this.transactions.run(TRANSACTION, (queryRunner) => this.decide(queryRunner, requests, indexes, { rowsLocked: false }), {
+  private firstPass(requests: BookingRequest[], bookingIds: string[], indexes: number[]): Promise<Pass> {
+    return this.inTransaction((queryRunner) => this.decide(queryRunner, requests, bookingIds, indexes, { rowsLocked: false }), {
       onRetry: () => this.metrics.bookingOutcomes.inc({ outcome: 'retried' }, indexes.length),
     });
   }
 
   /** The held counters may include holds that expired unswept: release them, then decide the refused again. */
-  private passAfterReleasingExpiredHolds(requests: BookingRequest[], indexes: number[]): Promise<Pass> {
+  private passAfterReleasingExpiredHolds(requests: BookingRequest[], bookingIds: string[], indexes: number[]): Promise<Pass> {
     const matchIds = [...new Set(indexes.map((index) => requests[index]!.matchId))];
-    return this.transactions.run(TRANSACTION, async (queryRunner) => {
+    return this.inTransaction(async (queryRunner) => {
       // Lock order everywhere: match rows first (by id), then their holds and bookings.
       await this.matches.lockManyById(queryRunner, matchIds, TRANSACTION);
       await this.holds.expireDue(queryRunner, matchIds);
-      return this.decide(queryRunner, requests, indexes, { rowsLocked: true });
+      return this.decide(queryRunner, requests, bookingIds, indexes, { rowsLocked: true });
     });
   }
 
+  /**
+   * Runs a pass in the reservation transaction. When the connection fails once COMMIT was sent,
+   * the pass's decisions are known but not whether they were committed: the accepted bookings'
+   * ids tell (a commit is atomic), once the database answers again.
+   */
+  private async inTransaction(work: (queryRunner: QueryRunner) => Promise<Pass>, options?: RunOptions): Promise<Pass> {
+    let decided: Pass | undefined;
+    try {
+      return await this.transactions.run(TRANSACTION, async (queryRunner) => (decided = await work(queryRunner)), options);
+    } catch (error) {
+      if (!(error instanceof CommitOutcomeUnknownError) || decided === undefined) throw error;
+      return this.afterUnknownCommit(decided, error);
+    }
+  }
+
+  /**
+   * A refusal, a 404 or a replay is the right answer whether or not the transaction committed
+   * (the decision was made under the row lock, and a rollback leaves the rows as they were
+   * then). An accepted booking is answered as it really ended: 201 when it exists, a plain 503
+   * (a retry is safe) when the transaction rolled back, and OutcomeUnknownError, which names
+   * the booking, when the database cannot be asked in time.
+   */
+  private async afterUnknownCommit(pass: Pass, error: CommitOutcomeUnknownError): Promise<Pass> {
+    const acceptedIds = [...pass.outcomes.values()].flatMap((outcome) => (outcome.ok ? [outcome.value.id] : []));
+    if (acceptedIds.length === 0) return pass;
+    const check = await this.commitOutcomes.check(TRANSACTION, async () => {
+      const existing = await this.bookings.existingIds(acceptedIds);
+      return existing.length > 0 ? existing : undefined;
+    });
+    if (check.found === 'committed') return pass;
+    const outcomes = new Map(pass.outcomes);
+    for (const [index, outcome] of pass.outcomes) {
+      if (!outcome.ok) continue;
+      const failure =
+        check.found === 'rolled_back'
+          ? new DatabaseUnavailableError('The booking rolled back when the database connection failed during its COMMIT', { cause: error })
+          : new OutcomeUnknownError('booking', outcome.value.id, { cause: error });
+      outcomes.set(index, { ok: false, error: failure });
+    }
+    return { outcomes, refusedWhileHeld: check.found === 'rolled_back' ? pass.refusedWhileHeld : [] };
+  }
+
   /** Claims the keys of the requests that carry one, then locks the match rows (unless done) and runs the reservation statement for the rest. */
-  private async decide(queryRunner: QueryRunner, requests: BookingRequest[], indexes: number[], { rowsLocked }: { rowsLocked: boolean }): Promise<Pass> {
+  private async decide(
+    queryRunner: QueryRunner,
+    requests: BookingRequest[],
+    bookingIds: string[],
+    indexes: number[],
+    { rowsLocked }: { rowsLocked: boolean },
+  ): Promise<Pass> {
     const outcomes = new Map<number, Settled<Booking>>();
     const transactionTime = await this.claimIdempotencyKeys(queryRunner, requests, indexes, outcomes);
     const open = indexes.filter((index) => !outcomes.has(index));
     if (open.length === 0) return { outcomes, refusedWhileHeld: [] };
 
-    const rows = open.map((index) => toRequestRow(requests[index]!, transactionTime));
+    const rows = open.map((index) => toRequestRow(requests[index]!, bookingIds[index]!, transactionTime));
     if (!rowsLocked) await this.matches.lockManyById(queryRunner, [...new Set(rows.map((row) => row.matchId))], TRANSACTION);
     const decided = await this.bookings.reserveLocked(queryRunner, rows);
     if (decided[0]!.records_written !== rows.filter((row, position) => row.record && decided[position]!.accepted).length) {
@@ -190,8 +250,7 @@ function describe(error: unknown): string {
 }
 
 /** The row of one request; a request with a key also gets the record it would leave if accepted. */
-function toRequestRow(request: BookingRequest, transactionTime: Date | undefined): ReservationRequestRow {
-  const bookingId = randomUUID();
+function toRequestRow(request: BookingRequest, bookingId: string, transactionTime: Date | undefined): ReservationRequestRow {
   const { matchId } = request;
   const row: ReservationRequestRow = { matchId, bookingId, customerId: request.customerId, slots: request.slots };
   if (!request.claim) return row;

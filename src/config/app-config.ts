@@ -23,6 +23,8 @@ export interface DatabaseConfig {
   slowTransactionMs: number;
   /** Reruns of a transaction after a deadlock or serialization failure. */
   conflictRetries: number;
+  /** How long a write whose COMMIT outcome is unknown keeps asking the database what happened. */
+  outcomeCheckTimeoutMs: number;
   keepAliveInitialDelayMs: number;
   tcpKeepalivesIdleS: number;
   tcpKeepalivesIntervalS: number;
@@ -123,6 +125,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
       lockTimeoutMs: vars.DATABASE_LOCK_TIMEOUT_MS,
       idleInTransactionTimeoutMs: vars.DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS,
       conflictRetries: vars.DATABASE_CONFLICT_RETRIES,
+      outcomeCheckTimeoutMs: vars.DATABASE_OUTCOME_CHECK_TIMEOUT_MS,
       slowTransactionMs: vars.DATABASE_SLOW_TRANSACTION_MS,
       keepAliveInitialDelayMs: vars.DATABASE_KEEPALIVE_INITIAL_DELAY_MS,
       tcpKeepalivesIdleS: vars.DATABASE_TCP_KEEPALIVES_IDLE_S,

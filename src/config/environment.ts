@@ -150,6 +150,10 @@ export class EnvironmentVariables {
   @toInt() @IsInt() @Min(1) @Max(3_600_000)
   DATABASE_SLOW_TRANSACTION_MS = 5_000;
 
+  /** After a connection failure during COMMIT: how long to keep asking the database whether the write committed (0: do not ask). */
+  @toInt() @IsInt() @Min(0) @Max(60_000)
+  DATABASE_OUTCOME_CHECK_TIMEOUT_MS = 5_000;
+
   @toInt() @IsInt() @Min(0) @Max(86_400_000)
   RECONCILE_INTERVAL_MS = 60_000;
 

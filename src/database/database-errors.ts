@@ -55,6 +55,16 @@ export function isConnectionFailure(error: unknown): boolean {
 }
 
 /**
+ * Whether a failure of COMMIT leaves its outcome unknown: the connection was lost or timed out,
+ * or the server ended the session (it may have written the commit record first). Any other
+ * error of COMMIT (a serialization failure, a deferred constraint) means it rolled back.
+ */
+export function isOutcomeAmbiguous(error: unknown): boolean {
+  const code = sqlState(error);
+  return isConnectionFailure(error) || code === PG_ERROR.adminShutdown || code === PG_ERROR.crashShutdown;
+}
+
+/**
  * Turns the database failures a client can do something about (retry later) into domain
  * errors; anything else is returned unchanged and ends as a 500.
  */

@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { QueryFailedError, type DataSource, type QueryRunner } from 'typeorm';
-import { ConcurrencyConflictError, DatabaseUnavailableError, LockTimeoutError } from '../errors/domain-errors';
+import { CommitOutcomeUnknownError, ConcurrencyConflictError, DatabaseUnavailableError, LockTimeoutError } from '../errors/domain-errors';
 import { Metrics } from '../observability/metrics';
 import { TransactionRunner } from './transaction-runner';
 
@@ -119,6 +119,44 @@ describe('TransactionRunner', () => {
 
     expect(queryRunner.rollbackTransaction).toHaveBeenCalledTimes(1);
     expect(queryRunner.release).toHaveBeenCalledTimes(1);
+  });
+
+  it('should report an unknown outcome, never run the work again, and destroy the connection when it fails during COMMIT', async () => {
+    const queryRunner = stubQueryRunner();
+    const lost = new Error('Connection terminated unexpectedly');
+    queryRunner.commitTransaction.mockRejectedValue(lost);
+    const work = jest.fn().mockResolvedValue('decided');
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+
+    const failure = await createSut(queryRunner).run('test', work).catch((error: unknown) => error);
+
+    expect(failure).toBeInstanceOf(CommitOutcomeUnknownError);
+    expect((failure as Error).cause).toBe(lost);
+    expect(work).toHaveBeenCalledTimes(1);
+    expect(queryRunner.rollbackTransaction).not.toHaveBeenCalled();
+    expect(queryRunner.releasePostgresConnection).toHaveBeenCalledWith(lost);
+    warn.mockRestore();
+  });
+
+  it('should report an unknown outcome when the server ends the session during COMMIT (it may have committed first)', async () => {
+    const queryRunner = stubQueryRunner();
+    queryRunner.commitTransaction.mockRejectedValue(
+      new QueryFailedError('COMMIT', [], Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' })),
+    );
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+
+    await expect(createSut(queryRunner).run('test', () => Promise.resolve())).rejects.toBeInstanceOf(CommitOutcomeUnknownError);
+    warn.mockRestore();
+  });
+
+  it('should not call a connection failure before COMMIT an unknown outcome: nothing can have committed', async () => {
+    const queryRunner = stubQueryRunner();
+    const lost = new Error('Connection terminated unexpectedly');
+
+    const failure = await createSut(queryRunner).run('test', () => Promise.reject(lost)).catch((error: unknown) => error);
+
+    expect(failure).toBeInstanceOf(DatabaseUnavailableError);
+    expect(failure).not.toBeInstanceOf(CommitOutcomeUnknownError);
   });
 
   it('should throw the original error when rollback also throws, log the rollback failure and destroy the connection', async () => {

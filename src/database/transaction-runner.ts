@@ -2,9 +2,9 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { DataSource, type QueryRunner } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { destroyConnection } from './connection-release';
-import { ConcurrencyConflictError } from '../errors/domain-errors';
+import { CommitOutcomeUnknownError, ConcurrencyConflictError } from '../errors/domain-errors';
 import { Metrics } from '../observability/metrics';
-import { isConnectionFailure, PG_ERROR, sqlState, translateDatabaseError } from './database-errors';
+import { isConnectionFailure, isOutcomeAmbiguous, PG_ERROR, sqlState, translateDatabaseError } from './database-errors';
 
 const CONFLICT_BACKOFF_BASE_MS = 20;
 
@@ -48,7 +48,8 @@ export class TransactionRunner {
    * serialization failure rolls the whole transaction back, so `work` is run again, a bounded
    * number of times with jittered backoff, before ConcurrencyConflictError. Database failures
    * that a client can retry are translated to domain errors (LockTimeoutError,
-   * DatabaseUnavailableError, ...).
+   * DatabaseUnavailableError, ...). A connection that fails once COMMIT was sent leaves the
+   * outcome unknown: CommitOutcomeUnknownError, never rerun.
    */
   async run<T>(name: string, work: (queryRunner: QueryRunner) => Promise<T>, options: RunOptions = {}): Promise<T> {
     for (let attempt = 1; ; attempt += 1) {
@@ -68,6 +69,7 @@ export class TransactionRunner {
   private async runOnce<T>(name: string, work: (queryRunner: QueryRunner) => Promise<T>, hooks: TransactionHooks = {}): Promise<T> {
     const queryRunner = this.dataSource.createQueryRunner();
     let transactionStarted = false;
+    let commitSent = false;
     let connectionUnsafe: unknown;
     let startedAt = 0;
     let result: 'committed' | 'rolled_back' = 'rolled_back';
@@ -85,6 +87,7 @@ export class TransactionRunner {
       await hooks.before?.(queryRunner);
       const value = await work(queryRunner);
       await hooks.after?.(queryRunner, value);
+      commitSent = true;
       await queryRunner.commitTransaction();
       result = 'committed';
       return value;
@@ -103,6 +106,11 @@ export class TransactionRunner {
             rollbackError instanceof Error ? rollbackError.stack : String(rollbackError),
           );
         }
+      }
+      if (commitSent && isOutcomeAmbiguous(error)) {
+        this.metrics.commitOutcomeUnknown.inc({ transaction: name });
+        this.logger.warn(`The connection failed during COMMIT of transaction "${name}" (${describe(error)}): it may or may not have committed`);
+        throw new CommitOutcomeUnknownError(`The connection failed during COMMIT of "${name}"; the transaction may have committed`, { cause: error });
       }
       throw translateDatabaseError(error);
     } finally {

@@ -14,7 +14,7 @@ const DESCRIPTIONS: Record<number, string> = {
   422: 'The Idempotency-Key was already used with a different request (idempotency-key-reused)',
   415: 'Request body is not JSON',
   429: 'Too many writes from this customer or IP address (rate-limited); see Retry-After',
-  503: 'Temporarily unavailable (lock-timeout, database-unavailable); see Retry-After',
+  503: 'Temporarily unavailable (lock-timeout, database-unavailable); see Retry-After. outcome-unknown: the write may have happened; retry with the same Idempotency-Key or look up the id it names',
 };
 
 /** Documents the problem+json answers a route can give. */

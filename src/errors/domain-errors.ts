@@ -88,6 +88,33 @@ export class LockTimeoutError extends DomainError {}
 /** The database could not serve the request in time or at all (pool exhausted, connection lost, statement timeout). */
 export class DatabaseUnavailableError extends DomainError {}
 
+/**
+ * The connection failed after COMMIT was sent (lost, reset, timed out, or the server shut down):
+ * the transaction may have committed or not. TransactionRunner raises it; a write whose plain
+ * retry would not be harmless asks the database what happened (CommitOutcomes). Answered as
+ * database-unavailable by the writes whose retry is harmless.
+ */
+export class CommitOutcomeUnknownError extends DatabaseUnavailableError {}
+
+/**
+ * A write may or may not have happened, and the database could not be asked in time: the
+ * client must not simply send it again, but retry with the same Idempotency-Key or look the
+ * resource up by its id.
+ */
+export class OutcomeUnknownError extends DomainError {
+  constructor(
+    readonly resource: 'booking' | 'hold',
+    readonly id: string,
+    options?: ErrorOptions,
+  ) {
+    super(
+      `The database connection failed while the ${resource} ${id} was being committed, and the database could not be asked in time whether it was. ` +
+        `It may exist: retry with the same Idempotency-Key, or look it up with GET /api/v1/${resource}s/${id} (404: it was not made).`,
+      options,
+    );
+  }
+}
+
 /** A deadlock or serialization failure that outlived its retries. Safe to retry. */
 export class ConcurrencyConflictError extends DomainError {}
 

@@ -7,6 +7,7 @@ import {
   CapacityBelowBookedError,
   ConcurrencyConflictError,
   DatabaseUnavailableError,
+  OutcomeUnknownError,
   HoldExpiredError,
   HoldNotActiveError,
   HoldNotFoundError,
@@ -133,6 +134,15 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     }
     if (error instanceof ConcurrencyConflictError) {
       return retryLater('concurrency-conflict', 'Concurrent update', 'The request conflicted with a concurrent one; retry shortly', 1);
+    }
+    if (error instanceof OutcomeUnknownError) {
+      return {
+        ...problem(HttpStatus.SERVICE_UNAVAILABLE, 'outcome-unknown', 'Outcome unknown', error.message, {
+          [`${error.resource}Id`]: error.id,
+          retryAfterSeconds: 2,
+        }),
+        headers: { 'Retry-After': '2' },
+      };
     }
     if (error instanceof DatabaseUnavailableError) {
       return retryLater('database-unavailable', 'Service unavailable', 'The database is unavailable or overloaded; retry shortly', 2);

@@ -16,6 +16,8 @@ export class ProblemResponse {
   @ApiPropertyOptional({ description: 'insufficient-slots: slots asked for' }) requestedSlots?: number;
   @ApiPropertyOptional({ description: 'capacity-below-booked: slots already booked' }) bookedSlots?: number;
   @ApiPropertyOptional({ description: '503 and 429 answers: seconds to wait (also in Retry-After)' }) retryAfterSeconds?: number;
+  @ApiPropertyOptional({ description: 'outcome-unknown for a booking, booking-not-found, booking-not-confirmed, hold-not-active: the booking' }) bookingId?: string;
+  @ApiPropertyOptional({ description: 'outcome-unknown for a hold, hold-not-found, hold-expired, hold-not-active: the hold' }) holdId?: string;
   @ApiPropertyOptional({ enum: ['customer', 'ip'], description: 'rate-limited: the limit that was reached' }) limit?: string;
   @ApiPropertyOptional({ type: [FieldErrorResponse], description: 'validation-failed: one entry per bad field' })
   errors?: FieldErrorResponse[];

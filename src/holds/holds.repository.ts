@@ -26,14 +26,14 @@ export class HoldsRepository {
   constructor(private readonly dataSource: DataSource) {}
 
   /** Inserts an active hold and counts its slots as held, in one round trip. Call with the match row locked. */
-  async insertActive(queryRunner: QueryRunner, hold: { matchId: string; customerId: string; slots: number; ttlMs: number }): Promise<Hold> {
+  async insertActive(queryRunner: QueryRunner, hold: { id: string; matchId: string; customerId: string; slots: number; ttlMs: number }): Promise<Hold> {
     const [row] = await queryRows<HoldRow>(
       queryRunner,
       `WITH counted AS (UPDATE matches SET held_slots = held_slots + $3 WHERE id = $1)
-       INSERT INTO holds (match_id, customer_id, slots, expires_at)
-       VALUES ($1, $2, $3, now() + make_interval(secs => $4 / 1000.0))
+       INSERT INTO holds (id, match_id, customer_id, slots, expires_at)
+       VALUES ($5, $1, $2, $3, now() + make_interval(secs => $4 / 1000.0))
        RETURNING ${HOLD_COLUMNS}`,
-      [hold.matchId, hold.customerId, hold.slots, hold.ttlMs],
+      [hold.matchId, hold.customerId, hold.slots, hold.ttlMs, hold.id],
     );
     return toHold(row!);
   }

@@ -2,14 +2,20 @@ import { Inject, Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { Booking, Caller } from '../bookings/booking';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
+import type { QueryRunner } from 'typeorm';
+import { BookingsRepository } from '../bookings/bookings.repository';
+import { CommitOutcomes } from '../database/commit-outcome';
 import { type TransactionHooks, TransactionRunner } from '../database/transaction-runner';
 import {
+  CommitOutcomeUnknownError,
+  DatabaseUnavailableError,
   HoldExpiredError,
   HoldNotActiveError,
   HoldNotFoundError,
   InsufficientSlotsError,
   InvalidInputError,
   MatchNotFoundError,
+  OutcomeUnknownError,
 } from '../errors/domain-errors';
 import { MatchesRepository } from '../matches/matches.repository';
 import type { Hold } from './hold';
@@ -27,29 +33,43 @@ export class HoldsService {
     private readonly matches: MatchesRepository,
     private readonly availability: SlotAvailability,
     private readonly transactions: TransactionRunner,
+    private readonly commitOutcomes: CommitOutcomes,
+    private readonly bookings: BookingsRepository,
     @Inject(APP_CONFIG) config: Pick<AppConfig, 'holds' | 'booking'>,
   ) {
     this.ttlMs = config.holds.ttlMs;
     this.maxSlots = config.booking.maxSlotsPerBooking;
   }
 
+  /**
+   * A retry of a hold that was made would hold the slots twice, so when the connection fails
+   * during COMMIT the hold is looked up by its id (made here for that) before answering.
+   */
   async create(caller: Caller, matchId: string, slots: number, hooks?: TransactionHooks): Promise<Hold> {
     if (slots > this.maxSlots) throw new InvalidInputError('slots', `slots must not be greater than ${this.maxSlots}`);
-    return this.transactions.run('create-hold', async (queryRunner) => {
-      const match = await this.matches.lockById(queryRunner, matchId, 'create-hold');
-      if (!match) throw new MatchNotFoundError(matchId);
-      const availableSlots = await this.availability.freeSlots(queryRunner, match, slots);
-      if (availableSlots < slots) throw new InsufficientSlotsError(matchId, slots, availableSlots);
-      return this.holds.insertActive(queryRunner, { matchId, customerId: caller.customerId, slots, ttlMs: this.ttlMs });
-    }, { hooks });
+    const id = randomUUID();
+    try {
+      return await this.transactions.run('create-hold', async (queryRunner) => {
+        const match = await this.matches.lockById(queryRunner, matchId, 'create-hold');
+        if (!match) throw new MatchNotFoundError(matchId);
+        const availableSlots = await this.availability.freeSlots(queryRunner, match, slots);
+        if (availableSlots < slots) throw new InsufficientSlotsError(matchId, slots, availableSlots);
+        return this.holds.insertActive(queryRunner, { id, matchId, customerId: caller.customerId, slots, ttlMs: this.ttlMs });
+      }, { hooks });
+    } catch (error) {
+      if (!(error instanceof CommitOutcomeUnknownError)) throw error;
+      const check = await this.commitOutcomes.check('create-hold', () => this.holds.findById(id));
+      if (check.found === 'committed') return withoutExpiry(check.value);
+      if (check.found === 'rolled_back') throw new DatabaseUnavailableError('The hold rolled back when the database connection failed during its COMMIT', { cause: error });
+      throw new OutcomeUnknownError('hold', id, { cause: error });
+    }
   }
 
   /** A customer sees only their own holds; someone else's answers "not found". */
   async get(caller: Caller, holdId: string): Promise<Hold> {
     const hold = await this.holds.findById(holdId);
     if (!hold || (!caller.isAdmin && hold.customerId !== caller.customerId)) throw new HoldNotFoundError(holdId);
-    const { expired: _expired, ...rest } = hold;
-    return rest;
+    return withoutExpiry(hold);
   }
 
   /**
@@ -61,9 +81,10 @@ export class HoldsService {
     // Expired is expired, whether the sweeper marked it or it is still active past its time.
     if (hold.status === 'expired') throw new HoldExpiredError(holdId);
     if (hold.status !== 'active') throw new HoldNotActiveError(holdId, hold.status, hold.bookingId);
-    const outcome = await this.transactions.run('confirm-hold', async (queryRunner) => {
+    const bookingId = randomUUID();
+    const outcome = await this.confirmInTransaction(holdId, bookingId, async (queryRunner) => {
       await this.matches.lockById(queryRunner, hold.matchId, 'confirm-hold');
-      const booking = await this.holds.confirm(queryRunner, holdId, hold.matchId, randomUUID());
+      const booking = await this.holds.confirm(queryRunner, holdId, hold.matchId, bookingId);
       if (booking) return { kind: 'confirmed' as const, booking };
       const current = await this.holds.findById(holdId, queryRunner);
       if (current?.status === 'active' && current.expired) {
@@ -71,22 +92,44 @@ export class HoldsService {
         return { kind: 'expired' as const };
       }
       return { kind: 'unchanged' as const, current };
-    }, {
+    }, hooks && {
       // Only a confirmation is a success to record; an expiry commits its release but answers 410.
-      hooks: hooks && {
-        before: hooks.before,
-        after: (queryRunner, outcome) =>
-          (outcome as { kind: string }).kind === 'confirmed' && hooks.after
-            ? hooks.after(queryRunner, (outcome as { booking: Booking }).booking)
-            : Promise.resolve(),
-      },
+      before: hooks.before,
+      after: (queryRunner, outcome) =>
+        (outcome as ConfirmOutcome).kind === 'confirmed' && hooks.after
+          ? hooks.after(queryRunner, (outcome as { booking: Booking }).booking)
+          : Promise.resolve(),
     });
-    if (outcome.kind === 'confirmed') return outcome.booking;
-    if (outcome.kind === 'expired') throw new HoldExpiredError(holdId);
-    const current = outcome.current;
-    if (!current) throw new HoldNotFoundError(holdId);
-    if (current.status === 'expired') throw new HoldExpiredError(holdId);
-    throw new HoldNotActiveError(holdId, current.status, current.bookingId);
+    return answerConfirmation(holdId, outcome);
+  }
+
+  /**
+   * The confirmation's transaction. When the connection fails during COMMIT, the hold tells
+   * what happened: confirmed into this booking, still active (rolled back), or expired.
+   */
+  private async confirmInTransaction(
+    holdId: string,
+    bookingId: string,
+    work: (queryRunner: QueryRunner) => Promise<ConfirmOutcome>,
+    hooks: TransactionHooks | undefined,
+  ): Promise<ConfirmOutcome> {
+    try {
+      return await this.transactions.run('confirm-hold', work, { hooks });
+    } catch (error) {
+      if (!(error instanceof CommitOutcomeUnknownError)) throw error;
+      const check = await this.commitOutcomes.check('confirm-hold', async () => {
+        const current = await this.holds.findById(holdId);
+        if (current?.status === 'active') return undefined;
+        return { current, booking: current?.bookingId === bookingId ? await this.bookings.findById(bookingId) : undefined };
+      });
+      if (check.found === 'unknown') throw new OutcomeUnknownError('booking', bookingId, { cause: error });
+      if (check.found === 'rolled_back') {
+        throw new DatabaseUnavailableError('The confirmation rolled back when the database connection failed during its COMMIT', { cause: error });
+      }
+      const { current, booking } = check.value;
+      if (booking) return { kind: 'confirmed', booking };
+      return current?.status === 'expired' ? { kind: 'expired' } : { kind: 'unchanged', current };
+    }
   }
 
   /** Gives the slots back at once. Releasing a hold that is no longer active is a no-op, except a confirmed one (409). */
@@ -102,4 +145,23 @@ export class HoldsService {
     const current = await this.holds.findById(holdId);
     if (current?.status === 'confirmed') throw new HoldNotActiveError(holdId, current.status, current.bookingId);
   }
+}
+
+type ConfirmOutcome =
+  | { kind: 'confirmed'; booking: Booking }
+  | { kind: 'expired' }
+  | { kind: 'unchanged'; current: (Hold & { expired: boolean }) | undefined };
+
+function answerConfirmation(holdId: string, outcome: ConfirmOutcome): Booking {
+  if (outcome.kind === 'confirmed') return outcome.booking;
+  if (outcome.kind === 'expired') throw new HoldExpiredError(holdId);
+  const current = outcome.current;
+  if (!current) throw new HoldNotFoundError(holdId);
+  if (current.status === 'expired') throw new HoldExpiredError(holdId);
+  throw new HoldNotActiveError(holdId, current.status, current.bookingId);
+}
+
+function withoutExpiry(hold: Hold & { expired: boolean }): Hold {
+  const { expired: _expired, ...rest } = hold;
+  return rest;
 }

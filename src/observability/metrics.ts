@@ -3,7 +3,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 
 export const PROMETHEUS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;
 
-export type BookingOutcome = 'confirmed' | 'insufficient_slots' | 'match_not_found' | 'lock_timeout' | 'retried' | 'unavailable' | 'failed';
+export type BookingOutcome = 'confirmed' | 'insufficient_slots' | 'match_not_found' | 'lock_timeout' | 'retried' | 'unavailable' | 'outcome_unknown' | 'failed';
 
 /**
  * Every Prometheus metric of the service, on a registry of its own (so several application
@@ -47,6 +47,20 @@ export class Metrics {
     name: 'db_slow_transactions_total',
     help: 'Transactions that took longer than DATABASE_SLOW_TRANSACTION_MS',
     labelNames: ['transaction'] as const,
+    registers: [this.registry],
+  });
+
+  readonly commitOutcomeUnknown = new Counter({
+    name: 'db_commit_outcome_unknown_total',
+    help: 'Transactions whose connection failed after COMMIT was sent, so that they may or may not have committed',
+    labelNames: ['transaction'] as const,
+    registers: [this.registry],
+  });
+
+  readonly commitOutcomeChecks = new Counter({
+    name: 'db_commit_outcome_checks_total',
+    help: 'Look-ups after an unknown COMMIT outcome, by what they found: committed, rolled_back, or unknown (the database did not answer in time)',
+    labelNames: ['transaction', 'found'] as const,
     registers: [this.registry],
   });
 

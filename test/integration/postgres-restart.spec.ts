@@ -52,6 +52,7 @@ describe('PostgreSQL restarted under load', () => {
       DATABASE_STATEMENT_TIMEOUT_MS: '2000',
       DATABASE_QUERY_TIMEOUT_MS: String(QUERY_TIMEOUT_MS),
       HEALTH_CHECK_TIMEOUT_MS: '500',
+      DATABASE_OUTCOME_CHECK_TIMEOUT_MS: '2000',
     });
     const servicePid = service.child.pid;
     const setup = await connectClient(url);
@@ -121,7 +122,9 @@ describe('PostgreSQL restarted under load', () => {
     expect([...new Set(statuses)].sort()).toEqual([201, 503]);
     for (const { result } of outcomes.filter((o) => o.result?.status === 503)) {
       expect(result).toMatchObject({ retryAfter: expect.any(String), contentType: expect.stringContaining('application/problem+json'), body: { status: 503 } });
-      expect(['/problems/database-unavailable', '/problems/lock-timeout', '/problems/concurrency-conflict']).toContain(result!.body.type);
+      expect(['/problems/database-unavailable', '/problems/lock-timeout', '/problems/concurrency-conflict', '/problems/outcome-unknown']).toContain(
+        result!.body.type,
+      );
       expect(JSON.stringify(result!.body)).not.toMatch(/\.js:\d+|ECONNREFUSED|terminating connection/);
       expect(result!.elapsedMs).toBeLessThan(REQUEST_BOUND_MS);
     }
@@ -138,7 +141,14 @@ describe('PostgreSQL restarted under load', () => {
     const answered201 = outcomes.filter((o) => o.result?.status === 201).map((o) => String(o.result!.body.id));
     expect(state.confirmedIds).toEqual(expect.arrayContaining(answered201));
     expect(state.bookedSlots).toBe(state.confirmedSlots);
-    // A commit whose answer was lost to the shutdown may exist without a 201 (the client saw 503); report it.
-    report(`PostgreSQL restart: ${state.confirmedIds.length - answered201.length} booking(s) committed whose answer was a 503`);
+    // A booking whose COMMIT answer was lost to the shutdown was looked up: it exists only if its
+    // client got a 201, or an outcome-unknown that names it; never a plain 503 that invites a blind retry.
+    const namedUnknown = outcomes.filter((o) => o.result?.body.type === '/problems/outcome-unknown').map((o) => String(o.result!.body.bookingId));
+    expect(state.confirmedIds.filter((id) => !answered201.includes(id) && !namedUnknown.includes(id))).toEqual([]);
+    const resolved = (found: string) => service!.output().split('\n').filter((line) => line.includes(`whose COMMIT outcome was unknown has ${found}`)).length;
+    report(
+      `PostgreSQL restart: ${resolved('committed')} COMMIT(s) cut off and found committed (answered 201), ${resolved('rolled back')} found rolled back (plain 503), ` +
+        `${namedUnknown.length} answered outcome-unknown; ${state.confirmedIds.length - answered201.length} committed booking(s) without a 201`,
+    );
   });
 });
