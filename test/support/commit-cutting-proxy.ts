@@ -1,4 +1,5 @@
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { connect, type Server, type Socket } from 'node:net';
+import { listenOnLoopback, routeThrough } from './faults';
 
 /** What the proxy does to the next COMMIT it sees, once armed. */
 export type CommitCut =
@@ -25,23 +26,14 @@ export class CommitCuttingProxy {
 
   static async start(targetHost: string, targetPort: number): Promise<CommitCuttingProxy> {
     const holder: { proxy?: CommitCuttingProxy } = {};
-    const server = createServer((client) => holder.proxy?.accept(client, targetHost, targetPort));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve());
-    });
-    const address = server.address();
-    if (typeof address !== 'object' || !address) throw new Error('proxy has no address');
-    holder.proxy = new CommitCuttingProxy(server, address.port);
+    const { server, port } = await listenOnLoopback((client) => holder.proxy?.accept(client, targetHost, targetPort));
+    holder.proxy = new CommitCuttingProxy(server, port);
     return holder.proxy;
   }
 
   /** `url` with its host and port replaced by the proxy's. */
   route(url: string): string {
-    const routed = new URL(url);
-    routed.hostname = '127.0.0.1';
-    routed.port = String(this.port);
-    return routed.toString();
+    return routeThrough(this.port, url);
   }
 
   /**

@@ -194,6 +194,26 @@ export async function getStatus(url: string, timeoutMs = 5_000): Promise<{ statu
   return { status: response.status, elapsedMs: performance.now() - started };
 }
 
+/** A TCP server on a free port of 127.0.0.1, for the test proxies. */
+export async function listenOnLoopback(onConnection: (socket: Socket) => void): Promise<{ server: NetServer; port: number }> {
+  const server = createServer(onConnection);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const address = server.address();
+  if (typeof address !== 'object' || !address) throw new Error('proxy has no address');
+  return { server, port: address.port };
+}
+
+/** `url` with its host and port replaced by those of a proxy on 127.0.0.1:`port`. */
+export function routeThrough(port: number, url: string): string {
+  const routed = new URL(url);
+  routed.hostname = '127.0.0.1';
+  routed.port = String(port);
+  return routed.toString();
+}
+
 /**
  * A TCP proxy in front of PostgreSQL that can freeze: while frozen it forwards nothing in
  * either direction and closes nothing (a silent network partition: the peers' kernels keep
@@ -211,23 +231,14 @@ export class FreezableProxy {
 
   static async start(targetHost: string, targetPort: number): Promise<FreezableProxy> {
     const holder: { proxy?: FreezableProxy } = {};
-    const server = createServer((downstream) => holder.proxy?.accept(downstream, targetHost, targetPort));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve());
-    });
-    const address = server.address();
-    if (typeof address !== 'object' || !address) throw new Error('proxy has no address');
-    holder.proxy = new FreezableProxy(server, address.port);
+    const { server, port } = await listenOnLoopback((downstream) => holder.proxy?.accept(downstream, targetHost, targetPort));
+    holder.proxy = new FreezableProxy(server, port);
     return holder.proxy;
   }
 
   /** `url` with its host and port replaced by the proxy's. */
   route(url: string): string {
-    const routed = new URL(url);
-    routed.hostname = '127.0.0.1';
-    routed.port = String(this.port);
-    return routed.toString();
+    return routeThrough(this.port, url);
   }
 
   freeze(): void {
