@@ -32,7 +32,8 @@ async function bootstrap(): Promise<void> {
 
   const database = await resolveDatabase(config, logger);
   if (database.embedded || config.database.migrateOnStart) {
-    await runPendingMigrations(config, database.url, logger);
+    // Over PostgreSQL itself when DATABASE_URL is a pooler: migrations take a session-level lock.
+    await runPendingMigrations(config, config.database.directUrl ?? database.url, logger);
   }
 
   const app = await NestFactory.create<NestExpressApplication>(AppModule.register({ config, databaseUrl: database.url, rootLogger }), {

@@ -1,6 +1,7 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, type QueryRunner } from 'typeorm';
-import { type KeysetPosition, queryPreparedRows, queryRows } from '../database/sql';
+import { APP_CONFIG, type AppConfig } from '../config/app-config';
+import { type KeysetPosition, queryPreparedRows, queryRows, statementName } from '../database/sql';
 import type { BookingStatus } from './booking.entity';
 import type { Booking } from './booking';
 
@@ -124,11 +125,14 @@ export interface BookingListFilter {
 /** Every SQL statement about bookings, including the counter updates that go with them. */
 @Injectable()
 export class BookingsRepository {
-  constructor(private readonly dataSource: DataSource) {}
+  constructor(
+    private readonly dataSource: DataSource,
+    @Inject(APP_CONFIG) private readonly config: Pick<AppConfig, 'database'>,
+  ) {}
 
   /** The reservation statement (RESERVE_SLOTS_SQL). Returns one row per request, in order. Call with the match rows locked. */
   async reserveLocked(queryRunner: QueryRunner, requests: ReservationRequestRow[]): Promise<ReservationRow[]> {
-    return queryPreparedRows<ReservationRow>(queryRunner, 'reserve-slots', RESERVE_SLOTS_SQL, [
+    return queryPreparedRows<ReservationRow>(queryRunner, statementName(this.config.database, 'reserve-slots'), RESERVE_SLOTS_SQL, [
       requests.map((r) => r.matchId),
       requests.map((r) => r.bookingId),
       requests.map((r) => r.customerId),

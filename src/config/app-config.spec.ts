@@ -23,6 +23,8 @@ describe('loadConfig', () => {
     expect(config.logLevel).toBe('log');
     expect(config.database).toEqual({
       url: undefined,
+      pooler: 'none',
+      directUrl: undefined,
       migrateOnStart: false,
       poolMax: 20,
       poolWaitTimeoutMs: 5_000,
@@ -104,6 +106,8 @@ describe('loadConfig', () => {
       logLevel: 'debug',
       database: {
         url: 'postgresql://user:pw@db.internal:5433/booking',
+        pooler: 'none',
+        directUrl: undefined,
         migrateOnStart: true,
         poolMax: 5,
         poolWaitTimeoutMs: 1000,
@@ -241,6 +245,29 @@ describe('loadConfig', () => {
 
     it('refuses a short secret outside production too', () => {
       expect(configurationError({ NODE_ENV: 'development', AUTH_JWT_SECRET: 'short' }).message).toContain('AUTH_JWT_SECRET');
+    });
+  });
+
+  describe('DATABASE_POOLER', () => {
+    const pooler = { DATABASE_URL: 'postgres://app@pgbouncer:6432/booking', DATABASE_POOLER: 'transaction' };
+
+    it('reads the pooler and the direct URL', () => {
+      const { database } = loadConfig({ ...pooler, DATABASE_DIRECT_URL: 'postgres://app@db:5432/booking', DATABASE_MIGRATE_ON_START: 'true' });
+      expect(database).toMatchObject({ pooler: 'transaction', url: pooler.DATABASE_URL, directUrl: 'postgres://app@db:5432/booking', migrateOnStart: true });
+    });
+
+    it('accepts a transaction pooler without a direct URL when the service runs no migrations', () => {
+      expect(loadConfig(pooler).database.directUrl).toBeUndefined();
+    });
+
+    it('refuses migrations at startup through a transaction pooler without a direct URL', () => {
+      expect(configurationError({ ...pooler, DATABASE_MIGRATE_ON_START: 'true' }).message).toContain('needs DATABASE_DIRECT_URL');
+    });
+
+    it('refuses a transaction pooler without DATABASE_URL, and an unknown pooler mode', () => {
+      expect(configurationError({ DATABASE_POOLER: 'transaction' }).message).toContain('needs DATABASE_URL');
+      expect(configurationError({ DATABASE_POOLER: 'session' }).message).toContain('DATABASE_POOLER');
+      expect(configurationError({ DATABASE_DIRECT_URL: 'mysql://db' }).message).toContain('DATABASE_DIRECT_URL must be a postgres:// URL');
     });
   });
 

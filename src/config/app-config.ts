@@ -11,6 +11,14 @@ export const DEVELOPMENT_JWT_SECRET = 'development-only-secret-do-not-use-in-pro
 export interface DatabaseConfig {
   /** Absent: the service runs an embedded PostgreSQL (see embedded-postgres.ts). */
   url: string | undefined;
+  /**
+   * 'transaction': `url` is a pooler that hands a server connection to one transaction at a
+   * time (PgBouncer pool_mode=transaction): no settings in the startup packet, no named prepared
+   * statements, the timeouts set per transaction, migrations over `directUrl`.
+   */
+  pooler: 'none' | 'transaction';
+  /** PostgreSQL itself, for migrations (and their session-level advisory lock); defaults to `url`. */
+  directUrl: string | undefined;
   migrateOnStart: boolean;
   poolMax: number;
   poolWaitTimeoutMs: number;
@@ -100,6 +108,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
     );
   }
 
+  if (vars.DATABASE_POOLER === 'transaction') {
+    if (vars.DATABASE_URL === undefined) {
+      throw new ConfigurationError('Invalid configuration: DATABASE_POOLER=transaction needs DATABASE_URL, the address of the pooler');
+    }
+    if (vars.DATABASE_MIGRATE_ON_START && vars.DATABASE_DIRECT_URL === undefined) {
+      throw new ConfigurationError(
+        'Invalid configuration: DATABASE_MIGRATE_ON_START=true with DATABASE_POOLER=transaction needs DATABASE_DIRECT_URL: migrations hold a session-level lock, which a transaction pooler cannot keep',
+      );
+    }
+  }
+
   let jwtSecret = vars.AUTH_JWT_SECRET;
   if (vars.NODE_ENV === 'production' && options.requireProductionSecret !== false) {
     if (jwtSecret === undefined || jwtSecret === DEVELOPMENT_JWT_SECRET) {
@@ -116,6 +135,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
     logLevel: vars.LOG_LEVEL,
     database: {
       url: vars.DATABASE_URL,
+      pooler: vars.DATABASE_POOLER,
+      directUrl: vars.DATABASE_DIRECT_URL,
       migrateOnStart: vars.DATABASE_MIGRATE_ON_START,
       poolMax: vars.DATABASE_POOL_MAX,
       poolWaitTimeoutMs: vars.DATABASE_POOL_WAIT_TIMEOUT_MS,

@@ -54,6 +54,14 @@ export class EnvironmentVariables {
   @IsOptional() @Matches(/^postgres(ql)?:\/\/\S+$/, { message: 'DATABASE_URL must be a postgres:// URL' })
   DATABASE_URL?: string = undefined;
 
+  /** What DATABASE_URL points at: PostgreSQL itself (none), or a pooler in transaction mode such as PgBouncer's pool_mode=transaction. */
+  @IsIn(['none', 'transaction'])
+  DATABASE_POOLER: 'none' | 'transaction' = 'none';
+
+  /** PostgreSQL itself, for migrations and their session-level lock, when DATABASE_URL is a pooler. */
+  @IsOptional() @Matches(/^postgres(ql)?:\/\/\S+$/, { message: 'DATABASE_DIRECT_URL must be a postgres:// URL' })
+  DATABASE_DIRECT_URL?: string = undefined;
+
   @toBoolean() @IsBoolean()
   DATABASE_MIGRATE_ON_START = false;
 

@@ -23,6 +23,9 @@ export function buildDataSourceOptions(
   purpose: DataSourcePurpose,
 ): DataSourceOptions {
   const forService = purpose === 'service';
+  // A transaction pooler refuses settings in the startup packet (PgBouncer: "unsupported startup
+  // parameter"), and would not keep them anyway: TransactionRunner sets the timeouts per transaction.
+  const startupSettings = !(forService && config.pooler === 'transaction');
   return {
     type: 'postgres',
     url,
@@ -43,14 +46,11 @@ export function buildDataSourceOptions(
       idleTimeoutMillis: config.poolIdleTimeoutMs,
       keepAlive: true,
       keepAliveInitialDelayMillis: config.keepAliveInitialDelayMs,
-      ...(forService
-        ? {
-            statement_timeout: config.statementTimeoutMs,
-            idle_in_transaction_session_timeout: config.idleInTransactionTimeoutMs,
-            query_timeout: config.queryTimeoutMs,
-          }
+      ...(forService ? { query_timeout: config.queryTimeoutMs } : {}),
+      ...(forService && startupSettings
+        ? { statement_timeout: config.statementTimeoutMs, idle_in_transaction_session_timeout: config.idleInTransactionTimeoutMs }
         : {}),
-      options: serverConnectionOptions(config, purpose),
+      ...(startupSettings ? { options: serverConnectionOptions(config, purpose) } : {}),
     },
   };
 }

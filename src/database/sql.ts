@@ -1,5 +1,6 @@
 import type { PoolClient } from 'pg';
 import type { DataSource, QueryResult, QueryRunner } from 'typeorm';
+import type { DatabaseConfig } from '../config/app-config';
 
 /**
  * Runs one parameterised statement and returns its rows. Inside a transaction pass its
@@ -22,12 +23,18 @@ export async function queryRows<Row>(
  * queryRows as a named prepared statement: each pooled connection plans it once, not on every
  * call. For the hottest statements only. TypeORM cannot name a statement, so this goes to the
  * QueryRunner's node-postgres client; its errors are the driver's own (database-errors.ts reads
- * both kinds).
+ * both kinds). Without a name (behind a transaction pooler, where the next transaction may run
+ * on another server connection that never saw the statement), it is parsed on every call.
  */
-export async function queryPreparedRows<Row>(queryRunner: QueryRunner, name: string, sql: string, parameters: unknown[]): Promise<Row[]> {
+export async function queryPreparedRows<Row>(queryRunner: QueryRunner, name: string | undefined, sql: string, parameters: unknown[]): Promise<Row[]> {
   const client = (await queryRunner.connect()) as PoolClient;
-  const result = await client.query<Row & object>({ name, text: sql, values: parameters });
+  const result = await client.query<Row & object>(name === undefined ? { text: sql, values: parameters } : { name, text: sql, values: parameters });
   return result.rows;
+}
+
+/** The name of a prepared statement, or undefined behind a transaction pooler (see queryPreparedRows). */
+export function statementName(config: Pick<DatabaseConfig, 'pooler'>, name: string): string | undefined {
+  return config.pooler === 'transaction' ? undefined : name;
 }
 
 /** A page of a keyset-paginated list. */

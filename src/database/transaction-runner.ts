@@ -32,6 +32,8 @@ export class TransactionRunner {
   private readonly conflictRetries: number;
 
   private readonly slowTransactionMs: number;
+  /** Behind a transaction pooler, the session settings of data-source-options.ts, set at the start of each transaction instead. */
+  private readonly perTransactionSettings: string | undefined;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -40,6 +42,7 @@ export class TransactionRunner {
   ) {
     this.conflictRetries = config.database.conflictRetries;
     this.slowTransactionMs = config.database.slowTransactionMs;
+    this.perTransactionSettings = config.database.pooler === 'transaction' ? transactionSettingsSql(config.database) : undefined;
   }
 
   /**
@@ -84,6 +87,7 @@ export class TransactionRunner {
       }
       transactionStarted = true;
       startedAt = performance.now();
+      if (this.perTransactionSettings !== undefined) await queryRunner.query(this.perTransactionSettings);
       await hooks.before?.(queryRunner);
       const value = await work(queryRunner);
       await hooks.after?.(queryRunner, value);
@@ -147,4 +151,23 @@ export class TransactionRunner {
 
 function describe(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+/**
+ * SET LOCAL of every timeout the service relies on, in one simple-protocol round trip: behind a
+ * transaction pooler a session setting would stay with a server connection that other clients
+ * get next, and the pooler refuses them in the startup packet anyway.
+ */
+function transactionSettingsSql(database: AppConfig['database']): string {
+  const settings = {
+    lock_timeout: database.lockTimeoutMs,
+    statement_timeout: database.statementTimeoutMs,
+    idle_in_transaction_session_timeout: database.idleInTransactionTimeoutMs,
+    // The pooler closes the server connection when its client vanishes mid-transaction; this lets
+    // a backend waiting on a lock or a long statement notice at once.
+    client_connection_check_interval: database.connectionCheckIntervalMs,
+  };
+  return Object.entries(settings)
+    .map(([name, ms]) => `SET LOCAL ${name} = ${Math.trunc(ms)}`)
+    .join('; ');
 }

@@ -13,12 +13,15 @@ export class DatabasePing implements OnApplicationShutdown {
   private readonly logger = new Logger(DatabasePing.name);
   private client: Promise<Client> | undefined;
   private readonly timeoutMs: number;
+  /** A transaction pooler refuses settings in the startup packet; the client-side timeout bounds the ping alone then. */
+  private readonly throughPooler: boolean;
 
   constructor(
     @Inject(DATABASE_URL) private readonly url: string,
-    @Inject(APP_CONFIG) config: Pick<AppConfig, 'health'>,
+    @Inject(APP_CONFIG) config: Pick<AppConfig, 'health' | 'database'>,
   ) {
     this.timeoutMs = config.health.checkTimeoutMs;
+    this.throughPooler = config.database.pooler === 'transaction';
   }
 
   async ping(): Promise<void> {
@@ -46,7 +49,7 @@ export class DatabasePing implements OnApplicationShutdown {
       application_name: 'match-booking-health',
       connectionTimeoutMillis: this.timeoutMs,
       query_timeout: this.timeoutMs,
-      statement_timeout: this.timeoutMs,
+      ...(this.throughPooler ? {} : { statement_timeout: this.timeoutMs }),
       keepAlive: true,
     });
     client.on('error', (error) => {

@@ -1,6 +1,7 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, type QueryRunner } from 'typeorm';
-import { type KeysetPosition, queryPreparedRows, queryRows } from '../database/sql';
+import { APP_CONFIG, type AppConfig } from '../config/app-config';
+import { type KeysetPosition, queryPreparedRows, queryRows, statementName } from '../database/sql';
 import { Metrics } from '../observability/metrics';
 import type { LockedMatch, Match } from './match';
 
@@ -49,6 +50,7 @@ export class MatchesRepository {
   constructor(
     private readonly dataSource: DataSource,
     private readonly metrics: Metrics,
+    @Inject(APP_CONFIG) private readonly config: Pick<AppConfig, 'database'>,
   ) {}
 
   async insert(match: { title: string; startsAt: Date; capacity: number }): Promise<Match> {
@@ -107,7 +109,7 @@ export class MatchesRepository {
   async lockManyById(queryRunner: QueryRunner, ids: string[], transaction: string): Promise<Map<string, LockedMatch>> {
     const stopTimer = this.metrics.rowLockWait.startTimer({ transaction });
     try {
-      const rows = await queryPreparedRows<{ id: string; capacity: number; booked_slots: number; held_slots: number }>(queryRunner, 'lock-matches', LOCK_MATCHES_SQL, [ids]);
+      const rows = await queryPreparedRows<{ id: string; capacity: number; booked_slots: number; held_slots: number }>(queryRunner, statementName(this.config.database, 'lock-matches'), LOCK_MATCHES_SQL, [ids]);
       return new Map(rows.map((row) => [row.id, { id: row.id, capacity: row.capacity, bookedSlots: row.booked_slots, heldSlots: row.held_slots }]));
     } finally {
       stopTimer();

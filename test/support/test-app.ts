@@ -16,6 +16,7 @@ export interface TestApp {
   server: Server;
   dataSource: DataSource;
   config: AppConfig;
+  /** The test's database itself (also when the app connects through a pooler). */
   databaseUrl: string;
   /** A bearer token for this app's secret. */
   token(sub: string, options?: { admin?: boolean }): string;
@@ -27,13 +28,25 @@ export interface TestApp {
  * own. `env` overrides configuration the way an operator would, e.g. { DATABASE_POOL_MAX: '2' }
  * (including GENEROUS_RATE_LIMITS).
  */
-export async function startTestApp(env: NodeJS.ProcessEnv = {}, options: { logDestination?: DestinationStream } = {}): Promise<TestApp> {
+export async function startTestApp(
+  env: NodeJS.ProcessEnv = {},
+  options: { logDestination?: DestinationStream; connectThrough?: (directUrl: string) => string } = {},
+): Promise<TestApp> {
   const databaseUrl = await createTestDatabase();
+  // Through a pooler when the test gives one (DATABASE_DIRECT_URL is then the database itself).
+  const serviceUrl = options.connectThrough?.(databaseUrl) ?? databaseUrl;
   // Quiet unless TEST_LOGS is set or the test captures the logs itself.
   const logLevel = process.env.TEST_LOGS || options.logDestination ? 'debug' : 'fatal';
-  const config = loadConfig({ NODE_ENV: 'test', LOG_LEVEL: logLevel, ...GENEROUS_RATE_LIMITS, ...env, DATABASE_URL: databaseUrl });
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    LOG_LEVEL: logLevel,
+    ...GENEROUS_RATE_LIMITS,
+    ...env,
+    DATABASE_URL: serviceUrl,
+    ...(options.connectThrough ? { DATABASE_DIRECT_URL: databaseUrl } : {}),
+  });
   const moduleRef = await Test.createTestingModule({
-    imports: [AppModule.register({ config, databaseUrl, logDestination: options.logDestination })],
+    imports: [AppModule.register({ config, databaseUrl: serviceUrl, logDestination: options.logDestination })],
   }).compile();
   const app = moduleRef.createNestApplication<NestExpressApplication>({ bodyParser: false, bufferLogs: true });
   app.useLogger(app.get(NestPinoLogger));
