@@ -47,7 +47,7 @@ describe('behind PgBouncer in transaction pooling mode', () => {
 
   it('should set every timeout for each transaction, and leave none behind on the shared server connection', async () => {
     const settings = "SELECT current_setting('lock_timeout') AS lock, current_setting('statement_timeout') AS statement, current_setting('idle_in_transaction_session_timeout') AS idle";
-    const inTransaction = await t.app.get(TransactionRunner).run('settings', (queryRunner) => queryRunner.query<Array<Record<string, string>>>(settings));
+    const inTransaction = await t.app.get(TransactionRunner).run('settings', (queryRunner) => queryRunner.query(settings) as Promise<Array<Record<string, string>>>);
     expect(inTransaction).toEqual([{ lock: '1s', statement: '10s', idle: '5s' }]);
     // The next statement outside a transaction may run on the same server connection: back to the server's defaults.
     expect(await t.dataSource.query<Array<Record<string, string>>>(settings)).toEqual([{ lock: '0', statement: '0', idle: '0' }]);
