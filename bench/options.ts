@@ -4,6 +4,8 @@ export interface BenchOptions {
   quick: boolean;
   /** Keep the match_booking_bench database after the run (to look at it). */
   keep: boolean;
+  /** The service connects through a PgBouncer in transaction mode (DATABASE_POOLER=transaction); pgbench stays direct. */
+  pgbouncer: boolean;
   /** Length of every timed step, for the service (autocannon) and for pgbench (-T). */
   stepSeconds: number;
   warmupSeconds: number;
@@ -23,9 +25,11 @@ export interface BenchOptions {
   customers: number;
 }
 
-const USAGE = `Usage: tsx bench/run.ts [--quick] [--keep]
-  --quick  short steps (about a minute in all); the sell-out still sends 10,000 requests
-  --keep   keep the match_booking_bench database afterwards
+const USAGE = `Usage: tsx bench/run.ts [--quick] [--keep] [--pgbouncer]
+  --quick      short steps (about a minute in all); the sell-out still sends 10,000 requests
+  --keep       keep the match_booking_bench database afterwards
+  --pgbouncer  the service connects through PgBouncer in transaction mode (needs pgbouncer on the PATH);
+               pgbench stays direct, so the ratios compare the service through PgBouncer with pgbench direct
 `;
 
 export class UsageError extends Error {
@@ -33,11 +37,11 @@ export class UsageError extends Error {
 }
 
 export function parseOptions(argv: string[]): BenchOptions {
-  let values: { quick?: boolean; keep?: boolean; help?: boolean };
+  let values: { quick?: boolean; keep?: boolean; pgbouncer?: boolean; help?: boolean };
   try {
     ({ values } = parseArgs({
       args: argv,
-      options: { quick: { type: 'boolean' }, keep: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      options: { quick: { type: 'boolean' }, keep: { type: 'boolean' }, pgbouncer: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
       strict: true,
     }));
   } catch (error) {
@@ -48,6 +52,7 @@ export function parseOptions(argv: string[]): BenchOptions {
   return {
     quick,
     keep: values.keep === true,
+    pgbouncer: values.pgbouncer === true,
     stepSeconds: quick ? 2 : 10,
     warmupSeconds: quick ? 2 : 5,
     warmupConnections: 16,

@@ -31,10 +31,10 @@ export interface BenchReport {
   passed: boolean;
   machine: MachineDescription;
   git: GitDescription;
-  options: Omit<BenchOptions, 'quick' | 'keep'> & {
+  options: Omit<BenchOptions, 'quick' | 'keep' | 'pgbouncer'> & {
     mode: 'quick' | 'full';
     database: { source: 'DATABASE_URL' | 'embedded'; address: string; name: string };
-    service: { poolMax: number; logLevel: string; redis: boolean; environment: Record<string, string> };
+    service: { poolMax: number; logLevel: string; redis: boolean; pgbouncer: boolean; environment: Record<string, string> };
     pgbench: { queryMode: typeof PGBENCH_QUERY_MODE; maxThreads: number };
   };
   service: ServiceResults;

@@ -19,6 +19,7 @@ import { pgbenchScript } from './pgbench-script';
 import { Progress } from './progress';
 import { type BenchReport, compareThroughput, FAIRNESS_TARGET, type PgbenchSection, writeReport } from './report';
 import { planSteps, prepareService, runPgbenchScenarios, runServiceScenarios, type ServiceResults, STEP } from './scenarios';
+import { startPgbouncer } from '../test/support/pgbouncer';
 import { type RunningService, SERVICE_LOG_LEVEL, startService } from './service';
 import { round } from './stats';
 import { formatReportTable } from './table';
@@ -84,7 +85,17 @@ async function main(): Promise<number> {
 
     const secret = randomJwtSecret();
     const serviceLog = path.join(resultsDirectory, 'service.log');
-    const service = await startService({ databaseUrl, jwtSecret: secret, logFile: serviceLog }, process.env);
+    let serviceDatabase: { databaseUrl: string; directUrl?: string } = { databaseUrl };
+    let stopPgbouncer = (): Promise<void> => Promise.resolve();
+    if (options.pgbouncer) {
+      // As many server connections as the service's pool, so PgBouncer itself is no bottleneck.
+      const { poolMax } = loadConfig({ DATABASE_POOL_MAX: process.env.DATABASE_POOL_MAX }, { requireProductionSecret: false }).database;
+      const pgbouncer = await startPgbouncer(databaseUrl, { poolSize: poolMax });
+      cleanup.add('stop PgBouncer', () => pgbouncer.stop());
+      stopPgbouncer = () => pgbouncer.stop();
+      serviceDatabase = { databaseUrl: pgbouncer.route(databaseUrl), directUrl: databaseUrl };
+    }
+    const service = await startService({ ...serviceDatabase, jwtSecret: secret, logFile: serviceLog }, process.env);
     cleanup.add('stop the service', async () => {
       await service.stop();
     });
@@ -99,6 +110,8 @@ async function main(): Promise<number> {
     progress.step(STEP.stopService);
     const memoryReport = memory.stop();
     const exit = await service.stop();
+    // Its server connections would count against the server's connections that pgbench needs.
+    await stopPgbouncer();
     if (exit.killed || exit.code !== 0) log(`bench: the service exited with code ${exit.code} (signal ${exit.signal}${exit.killed ? ', killed after the stop timeout' : ''}); see ${serviceLog}`);
 
     // After the service stopped: pgbench gets the machine and the server's connections to itself.
@@ -152,7 +165,7 @@ function buildReport(parts: {
   const { options, serviceResults } = parts;
   const finishedAt = new Date();
   // The pool size exactly as the service computed it from the environment it was given.
-  const serviceConfig = loadConfig({ ...parts.service.environment, REDIS_URL: undefined }, { requireProductionSecret: false });
+  const serviceConfig = loadConfig({ ...parts.service.environment, REDIS_URL: undefined, DATABASE_POOLER: undefined }, { requireProductionSecret: false });
   const fairness = serviceResults.mixed.fairness;
   return {
     schemaVersion: 1,
@@ -179,6 +192,7 @@ function buildReport(parts: {
         poolMax: serviceConfig.database.poolMax,
         logLevel: SERVICE_LOG_LEVEL,
         redis: parts.service.environment.REDIS_URL !== undefined,
+        pgbouncer: options.pgbouncer,
         environment: parts.service.environment,
       },
       pgbench: { queryMode: PGBENCH_QUERY_MODE, maxThreads: PGBENCH_MAX_THREADS },

@@ -19,6 +19,8 @@ const PASSED_THROUGH = (name: string): boolean => name === 'REDIS_URL' || name =
 
 export interface ServiceSettings {
   databaseUrl: string;
+  /** Set when databaseUrl is a PgBouncer in transaction mode: the database itself, for migrations. */
+  directUrl?: string;
   jwtSecret: string;
   /** The service's stdout and stderr go here, straight from the child (not through the bench). */
   logFile: string;
@@ -59,6 +61,7 @@ export async function startService(settings: ServiceSettings, parentEnv: NodeJS.
     // Nothing routes traffic to it, so there is nobody to wait for between SIGTERM and the drain.
     SHUTDOWN_READINESS_DELAY_MS: '0',
   };
+  if (settings.directUrl !== undefined) fixed.DATABASE_POOLER = 'transaction';
   const passed: Record<string, string> = {};
   for (const [name, value] of Object.entries(parentEnv)) {
     if (PASSED_THROUGH(name) && value !== undefined && value !== '') passed[name] = value;
@@ -68,6 +71,7 @@ export async function startService(settings: ServiceSettings, parentEnv: NodeJS.
     ...fixed,
     ...passed,
     DATABASE_URL: settings.databaseUrl,
+    ...(settings.directUrl === undefined ? {} : { DATABASE_DIRECT_URL: settings.directUrl }),
     AUTH_JWT_SECRET: settings.jwtSecret,
   };
 

@@ -13,7 +13,8 @@ export function formatReportTable(report: BenchReport, files: { reportFile: stri
     `match-booking bench (${options.mode}, ${options.stepSeconds} s per step) ${report.startedAt}, commit ${commit}`,
     `${machine.cpuCount} × ${machine.cpuModel}, ${(machine.totalMemoryBytes / 1024 ** 3).toFixed(1)} GiB, Node ${machine.node}, ` +
       `PostgreSQL ${machine.postgresServer} (${options.database.source}, ${options.database.address}), ${machine.pgbench ?? 'no pgbench'}`,
-    `Service: pool ${options.service.poolMax}, LOG_LEVEL=${options.service.logLevel}, Redis ${options.service.redis ? 'on' : 'off'}`,
+    `Service: pool ${options.service.poolMax}, LOG_LEVEL=${options.service.logLevel}, Redis ${options.service.redis ? 'on' : 'off'}` +
+      (options.service.pgbouncer ? ', through PgBouncer (transaction mode; pgbench direct)' : ''),
     '',
   );
 
