@@ -48,7 +48,7 @@ describe('loadConfig', () => {
       port: 54329,
       database: 'booking',
     });
-    expect(config.redis).toEqual({ url: undefined, commandTimeoutMs: 500, lockClockToleranceMs: 500 });
+    expect(config.redis).toEqual({ url: undefined, sentinel: undefined, commandTimeoutMs: 500, lockClockToleranceMs: 500 });
     expect(config.health).toEqual({ checkTimeoutMs: 1000 });
     expect(config.shutdown).toEqual({ readinessDelayMs: 5000, gracePeriodMs: 25_000 });
     expect(config.metrics).toEqual({ token: undefined, port: undefined });
@@ -127,7 +127,7 @@ describe('loadConfig', () => {
         connectionCheckIntervalMs: 0,
       },
       embeddedPostgres: { dataDir: '/tmp/pg-data', port: 55432, database: 'booking' },
-      redis: { url: 'rediss://cache:6380', commandTimeoutMs: 500, lockClockToleranceMs: 500 },
+      redis: { url: 'rediss://cache:6380', sentinel: undefined, commandTimeoutMs: 500, lockClockToleranceMs: 500 },
       auth: { jwtSecret: REAL_SECRET },
       booking: { maxSlotsPerBooking: 4, maxBatchSize: 16, concurrentBatches: 3 },
       holds: { ttlMs: 600_000, sweepIntervalMs: 30_000 },
@@ -268,6 +268,36 @@ describe('loadConfig', () => {
       expect(configurationError({ DATABASE_POOLER: 'transaction' }).message).toContain('needs DATABASE_URL');
       expect(configurationError({ DATABASE_POOLER: 'session' }).message).toContain('DATABASE_POOLER');
       expect(configurationError({ DATABASE_DIRECT_URL: 'mysql://db' }).message).toContain('DATABASE_DIRECT_URL must be a postgres:// URL');
+    });
+  });
+
+  describe('REDIS_SENTINELS', () => {
+    it('reads the sentinels, the master group name and the passwords', () => {
+      const { redis } = loadConfig({
+        REDIS_SENTINELS: 'sentinel-1:26379, 10.0.0.7:26380,[::1]:26381',
+        REDIS_SENTINEL_NAME: 'booking',
+        REDIS_PASSWORD: 'master-secret',
+        REDIS_SENTINEL_PASSWORD: 'sentinel-secret',
+      });
+      expect(redis.url).toBeUndefined();
+      expect(redis.sentinel).toEqual({
+        sentinels: [
+          { host: 'sentinel-1', port: 26379 },
+          { host: '10.0.0.7', port: 26380 },
+          { host: '::1', port: 26381 },
+        ],
+        name: 'booking',
+        password: 'master-secret',
+        sentinelPassword: 'sentinel-secret',
+      });
+    });
+
+    it('refuses REDIS_URL and REDIS_SENTINELS together, a missing group name, a bad entry, and Sentinel settings without sentinels', () => {
+      expect(configurationError({ REDIS_URL: 'redis://cache:6379', REDIS_SENTINELS: 's:26379', REDIS_SENTINEL_NAME: 'm' }).message).toContain('not both');
+      expect(configurationError({ REDIS_SENTINELS: 's:26379' }).message).toContain('needs REDIS_SENTINEL_NAME');
+      expect(configurationError({ REDIS_SENTINELS: 's:26379,s2', REDIS_SENTINEL_NAME: 'm' }).message).toContain('"s2" is not host:port');
+      expect(configurationError({ REDIS_SENTINELS: 's:70000', REDIS_SENTINEL_NAME: 'm' }).message).toContain('"s:70000"');
+      expect(configurationError({ REDIS_SENTINEL_NAME: 'm' }).message).toContain('REDIS_SENTINEL_NAME is only used with REDIS_SENTINELS');
     });
   });
 

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { ConfigurationError, parseEnvironment } from './environment';
+import { ConfigurationError, type EnvironmentVariables, parseEnvironment } from './environment';
 import { parseTrustProxy, type TrustProxy } from './trust-proxy';
 
 /**
@@ -55,7 +55,7 @@ export interface AppConfig {
   database: DatabaseConfig;
   embeddedPostgres: EmbeddedPostgresConfig;
   /** lockClockToleranceMs: how far the Redis clock may run ahead of ours before lock requests count as late. */
-  redis: { url: string | undefined; commandTimeoutMs: number; lockClockToleranceMs: number };
+  redis: RedisConfig;
   auth: { jwtSecret: string };
   health: { checkTimeoutMs: number };
   shutdown: { readinessDelayMs: number; gracePeriodMs: number };
@@ -73,6 +73,14 @@ export interface RateLimitConfig {
   windowMs: number;
   perCustomer: number;
   perIp: number;
+}
+
+/** Where Redis is: one server (REDIS_URL), or the master of a Sentinel group (REDIS_SENTINELS). Neither: no Redis. */
+export interface RedisConfig {
+  url: string | undefined;
+  sentinel: { sentinels: Array<{ host: string; port: number }>; name: string; password?: string; sentinelPassword?: string } | undefined;
+  commandTimeoutMs: number;
+  lockClockToleranceMs: number;
 }
 
 /** Injection token for the validated configuration. */
@@ -161,7 +169,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
       port: vars.EMBEDDED_POSTGRES_PORT,
       database: 'booking',
     },
-    redis: { url: vars.REDIS_URL, commandTimeoutMs: vars.REDIS_COMMAND_TIMEOUT_MS, lockClockToleranceMs: vars.LOCK_CLOCK_TOLERANCE_MS },
+    redis: {
+      url: vars.REDIS_URL,
+      sentinel: parseSentinel(vars),
+      commandTimeoutMs: vars.REDIS_COMMAND_TIMEOUT_MS,
+      lockClockToleranceMs: vars.LOCK_CLOCK_TOLERANCE_MS,
+    },
     auth: { jwtSecret },
     health: { checkTimeoutMs: vars.HEALTH_CHECK_TIMEOUT_MS },
     shutdown: { readinessDelayMs: vars.SHUTDOWN_READINESS_DELAY_MS, gracePeriodMs: vars.SHUTDOWN_GRACE_PERIOD_MS },
@@ -171,5 +184,36 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
     holds: { ttlMs: vars.HOLD_TTL_MS, sweepIntervalMs: vars.HOLD_SWEEP_INTERVAL_MS },
     idempotency: { keyTtlMs: vars.IDEMPOTENCY_KEY_TTL_MS, purgeIntervalMs: vars.IDEMPOTENCY_PURGE_INTERVAL_MS },
     rateLimit: { windowMs: vars.RATE_LIMIT_WINDOW_MS, perCustomer: vars.RATE_LIMIT_PER_CUSTOMER, perIp: vars.RATE_LIMIT_PER_IP },
+  };
+}
+
+function parseSentinel(vars: EnvironmentVariables): RedisConfig['sentinel'] {
+  if (vars.REDIS_SENTINELS === undefined) {
+    for (const name of ['REDIS_SENTINEL_NAME', 'REDIS_PASSWORD', 'REDIS_SENTINEL_PASSWORD'] as const) {
+      if (vars[name] !== undefined) throw new ConfigurationError(`Invalid configuration: ${name} is only used with REDIS_SENTINELS, which is not set`);
+    }
+    return undefined;
+  }
+  if (vars.REDIS_URL !== undefined) {
+    throw new ConfigurationError('Invalid configuration: set REDIS_URL (one Redis server) or REDIS_SENTINELS (Redis under Sentinel), not both');
+  }
+  if (vars.REDIS_SENTINEL_NAME === undefined) {
+    throw new ConfigurationError('Invalid configuration: REDIS_SENTINELS needs REDIS_SENTINEL_NAME, the master group name the sentinels monitor');
+  }
+  const entries = vars.REDIS_SENTINELS.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+  const sentinels = entries.map((entry) => {
+    const match = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(entry);
+    const port = Number(match?.[2]);
+    if (!match || port < 1 || port > 65535) {
+      throw new ConfigurationError(`Invalid configuration: REDIS_SENTINELS entry "${entry}" is not host:port`);
+    }
+    return { host: match[1]!.replace(/^\[|\]$/g, ''), port };
+  });
+  if (sentinels.length === 0) throw new ConfigurationError('Invalid configuration: REDIS_SENTINELS lists no sentinel');
+  return {
+    sentinels,
+    name: vars.REDIS_SENTINEL_NAME,
+    ...(vars.REDIS_PASSWORD !== undefined && { password: vars.REDIS_PASSWORD }),
+    ...(vars.REDIS_SENTINEL_PASSWORD !== undefined && { sentinelPassword: vars.REDIS_SENTINEL_PASSWORD }),
   };
 }

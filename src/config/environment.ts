@@ -116,6 +116,22 @@ export class EnvironmentVariables {
   @IsOptional() @Matches(/^rediss?:\/\/\S+$/, { message: 'REDIS_URL must be a redis:// or rediss:// URL' })
   REDIS_URL?: string = undefined;
 
+  /** Redis under Sentinel, instead of REDIS_URL: the sentinels as host:port, separated by commas. */
+  @IsOptional() @IsString()
+  REDIS_SENTINELS?: string = undefined;
+
+  /** The master group name the sentinels monitor (sentinel.conf: sentinel monitor <name> ...). */
+  @IsOptional() @IsString()
+  REDIS_SENTINEL_NAME?: string = undefined;
+
+  /** With REDIS_SENTINELS: the password of the Redis master and replicas, if they require one. */
+  @IsOptional() @IsString()
+  REDIS_PASSWORD?: string = undefined;
+
+  /** With REDIS_SENTINELS: the password of the sentinels themselves, if they require one. */
+  @IsOptional() @IsString()
+  REDIS_SENTINEL_PASSWORD?: string = undefined;
+
   @IsOptional() @IsString() @MinLength(32, { message: 'AUTH_JWT_SECRET must be at least 32 characters long' })
   AUTH_JWT_SECRET?: string = undefined;
 

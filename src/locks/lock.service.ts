@@ -70,7 +70,7 @@ export class LockService {
   constructor(
     @Inject(REDIS_CLIENT) private readonly redis: Redis | null,
     private readonly metrics: Metrics,
-    @Inject(APP_CONFIG) config: Pick<AppConfig, 'redis'>,
+    @Inject(APP_CONFIG) config: { redis: Pick<AppConfig['redis'], 'commandTimeoutMs' | 'lockClockToleranceMs'> },
   ) {
     // How late (Redis clock) an acquire request may still take the lock: the command timeout,
     // plus a tolerance for clock differences between this host and Redis.

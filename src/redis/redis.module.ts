@@ -1,17 +1,24 @@
 import { Global, Inject, Logger, Module, type OnApplicationShutdown } from '@nestjs/common';
-import Redis from 'ioredis';
-import { APP_CONFIG, type AppConfig } from '../config/app-config';
+import Redis, { type RedisOptions } from 'ioredis';
+import { APP_CONFIG, type AppConfig, type RedisConfig } from '../config/app-config';
 
-/** The shared ioredis client, or null in single-instance mode (no REDIS_URL). */
+/** The shared ioredis client, or null in single-instance mode (neither REDIS_URL nor REDIS_SENTINELS). */
 export const REDIS_CLIENT = Symbol('REDIS_CLIENT');
+
+/** Where to connect: a redis:// URL, or a Sentinel group whose current master ioredis asks the sentinels for. */
+export type RedisTarget = string | NonNullable<RedisConfig['sentinel']>;
+
+export function redisTarget(config: RedisConfig): RedisTarget | undefined {
+  return config.url ?? config.sentinel;
+}
 
 /**
  * A dead Redis must fail fast instead of hanging requests: no offline queue (a command sent
  * while disconnected fails at once), no replay of unanswered commands after a reconnect, one
  * attempt per command, a command timeout, and reconnection in the background with capped backoff.
  */
-export function createRedisClient(url: string, commandTimeoutMs: number, logger: Logger): Redis {
-  const client = new Redis(url, {
+export function createRedisClient(target: RedisTarget, commandTimeoutMs: number, logger: Logger): Redis {
+  const options: RedisOptions = {
     enableOfflineQueue: false,
     // A command written before a disconnect is not sent again after the reconnect: a lock
     // request its caller already gave up on must never take a lock later.
@@ -21,7 +28,23 @@ export function createRedisClient(url: string, commandTimeoutMs: number, logger:
     connectTimeout: 2_000,
     retryStrategy: (attempt) => Math.min(100 * 2 ** attempt, 2_000),
     lazyConnect: false,
-  });
+  };
+  const client =
+    typeof target === 'string'
+      ? new Redis(target, options)
+      : new Redis({
+          ...options,
+          sentinels: target.sentinels,
+          name: target.name,
+          password: target.password,
+          sentinelPassword: target.sentinelPassword,
+          // Always the master: the locks, idempotency records and rate-limit counters are written.
+          role: 'master',
+          // Keep asking the sentinels (they may all be restarting), but never wait long between tries.
+          sentinelRetryStrategy: (attempt) => Math.min(100 * 2 ** attempt, 2_000),
+          // Subscribe to +switch-master, so a failover moves the client at once, not at its next error.
+          failoverDetector: true,
+        });
   let lastError = '';
   client.on('error', (error: Error) => {
     // ioredis emits an error per failed reconnect; log each distinct one, not hundreds.
@@ -41,8 +64,10 @@ export function createRedisClient(url: string, commandTimeoutMs: number, logger:
     {
       provide: REDIS_CLIENT,
       inject: [APP_CONFIG],
-      useFactory: (config: AppConfig): Redis | null =>
-        config.redis.url === undefined ? null : createRedisClient(config.redis.url, config.redis.commandTimeoutMs, new Logger('Redis')),
+      useFactory: (config: AppConfig): Redis | null => {
+        const target = redisTarget(config.redis);
+        return target === undefined ? null : createRedisClient(target, config.redis.commandTimeoutMs, new Logger('Redis'));
+      },
     },
   ],
   exports: [REDIS_CLIENT],

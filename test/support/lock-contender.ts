@@ -14,7 +14,7 @@ async function main(): Promise<void> {
   Logger.overrideLogger(false);
   const redis = new Redis(url, { enableOfflineQueue: false, autoResendUnfulfilledCommands: false, maxRetriesPerRequest: 1 });
   await new Promise((resolve) => redis.once('ready', resolve));
-  const locks = new LockService(redis, new Metrics(), { redis: { url, commandTimeoutMs: 1_000, lockClockToleranceMs: 500 } });
+  const locks = new LockService(redis, new Metrics(), { redis: { commandTimeoutMs: 1_000, lockClockToleranceMs: 500 } });
   let held = 0;
   for (let round = 0; round < Number(roundsArg); round += 1) {
     const outcome = await locks.withLock(name, { ttlMs: 2_000, retries: 200, retryBaseDelayMs: 2, retryMaxDelayMs: 20 }, async () => {

@@ -18,11 +18,12 @@ export interface DedicatedRedis {
 
 /**
  * A redis-server of the test's own, for tests that pause, stop or restart Redis without
- * disturbing the other test files running in parallel.
+ * disturbing the other test files running in parallel. `extraArgs` go to redis-server as they
+ * are (for example --replicaof host port).
  */
-export async function startDedicatedRedis(port?: number): Promise<DedicatedRedis> {
+export async function startDedicatedRedis(port?: number, extraArgs: string[] = []): Promise<DedicatedRedis> {
   const listenPort = port ?? (await freePort());
-  const child = spawn('redis-server', ['--port', String(listenPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+  const child = spawn('redis-server', ['--port', String(listenPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extraArgs], {
     stdio: 'ignore',
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
