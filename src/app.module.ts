@@ -14,6 +14,7 @@ import type { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { buildDataSourceOptions } from './database/data-source-options';
 import { CommitOutcomes } from './database/commit-outcome';
+import { ReadReplicas } from './database/read-replicas';
 import { TransactionRunner } from './database/transaction-runner';
 import { ProblemDetailsFilter } from './errors/problem-details.filter';
 import { HealthModule } from './health/health.module';
@@ -86,6 +87,7 @@ export class AppModule {
         { provide: APP_FILTER, useClass: ProblemDetailsFilter },
         TransactionRunner,
         CommitOutcomes,
+        ReadReplicas,
         MatchesRepository,
         MatchesService,
         BookingsRepository,

@@ -25,6 +25,9 @@ describe('loadConfig', () => {
       url: undefined,
       pooler: 'none',
       directUrl: undefined,
+      readUrls: [],
+      readMaxLagMs: 1_000,
+      readLagCheckIntervalMs: 500,
       migrateOnStart: false,
       poolMax: 20,
       poolWaitTimeoutMs: 5_000,
@@ -79,6 +82,9 @@ describe('loadConfig', () => {
       DATABASE_CONFLICT_RETRIES: '5',
       DATABASE_SLOW_TRANSACTION_MS: '250',
       DATABASE_OUTCOME_CHECK_TIMEOUT_MS: '1500',
+      DATABASE_READ_URLS: 'postgres://reader@replica-1:5432/booking, postgres://reader@replica-2:5432/booking',
+      DATABASE_READ_MAX_LAG_MS: '250',
+      DATABASE_READ_LAG_CHECK_INTERVAL_MS: '100',
       RECONCILE_INTERVAL_MS: '0',
       METRICS_TOKEN: 'a-metrics-token-16+',
       METRICS_PORT: '9464',
@@ -108,6 +114,9 @@ describe('loadConfig', () => {
         url: 'postgresql://user:pw@db.internal:5433/booking',
         pooler: 'none',
         directUrl: undefined,
+        readUrls: ['postgres://reader@replica-1:5432/booking', 'postgres://reader@replica-2:5432/booking'],
+        readMaxLagMs: 250,
+        readLagCheckIntervalMs: 100,
         migrateOnStart: true,
         poolMax: 5,
         poolWaitTimeoutMs: 1000,
@@ -262,6 +271,12 @@ describe('loadConfig', () => {
 
     it('refuses migrations at startup through a transaction pooler without a direct URL', () => {
       expect(configurationError({ ...pooler, DATABASE_MIGRATE_ON_START: 'true' }).message).toContain('needs DATABASE_DIRECT_URL');
+    });
+
+    it('refuses a read URL that is not a postgres:// URL, naming it by position only', () => {
+      const { message } = configurationError({ DATABASE_READ_URLS: 'postgres://r@a/b, mysql://user:secret@b/c' });
+      expect(message).toContain('DATABASE_READ_URLS entries 2 are not postgres:// URLs');
+      expect(message).not.toContain('secret');
     });
 
     it('refuses a transaction pooler without DATABASE_URL, and an unknown pooler mode', () => {

@@ -19,6 +19,10 @@ export interface DatabaseConfig {
   pooler: 'none' | 'transaction';
   /** PostgreSQL itself, for migrations (and their session-level advisory lock); defaults to `url`. */
   directUrl: string | undefined;
+  /** Streaming replicas for stale-tolerant reads (read-replicas.ts), and the lag bound and check interval. */
+  readUrls: string[];
+  readMaxLagMs: number;
+  readLagCheckIntervalMs: number;
   migrateOnStart: boolean;
   poolMax: number;
   poolWaitTimeoutMs: number;
@@ -145,6 +149,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
       url: vars.DATABASE_URL,
       pooler: vars.DATABASE_POOLER,
       directUrl: vars.DATABASE_DIRECT_URL,
+      readUrls: parseReadUrls(vars.DATABASE_READ_URLS),
+      readMaxLagMs: vars.DATABASE_READ_MAX_LAG_MS,
+      readLagCheckIntervalMs: vars.DATABASE_READ_LAG_CHECK_INTERVAL_MS,
       migrateOnStart: vars.DATABASE_MIGRATE_ON_START,
       poolMax: vars.DATABASE_POOL_MAX,
       poolWaitTimeoutMs: vars.DATABASE_POOL_WAIT_TIMEOUT_MS,
@@ -216,4 +223,15 @@ function parseSentinel(vars: EnvironmentVariables): RedisConfig['sentinel'] {
     ...(vars.REDIS_PASSWORD !== undefined && { password: vars.REDIS_PASSWORD }),
     ...(vars.REDIS_SENTINEL_PASSWORD !== undefined && { sentinelPassword: vars.REDIS_SENTINEL_PASSWORD }),
   };
+}
+
+function parseReadUrls(value: string | undefined): string[] {
+  const urls = (value ?? '').split(',').map((url) => url.trim()).filter((url) => url !== '');
+  const invalid = urls.filter((url) => !/^postgres(ql)?:\/\/\S+$/.test(url));
+  if (invalid.length > 0) {
+    // Named by position, not by value: a URL may carry a password.
+    const positions = invalid.map((url) => urls.indexOf(url) + 1).join(', ');
+    throw new ConfigurationError(`Invalid configuration: DATABASE_READ_URLS entries ${positions} are not postgres:// URLs`);
+  }
+  return urls;
 }

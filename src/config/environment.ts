@@ -58,6 +58,18 @@ export class EnvironmentVariables {
   @IsIn(['none', 'transaction'])
   DATABASE_POOLER: 'none' | 'transaction' = 'none';
 
+  /** Streaming replicas for reads that may be a little stale (match lists and availability), comma-separated. */
+  @IsOptional() @IsString()
+  DATABASE_READ_URLS?: string = undefined;
+
+  /** A replica serves reads only while its replay lag, measured on it, is at most this. */
+  @toInt() @IsInt() @Min(0) @Max(3_600_000)
+  DATABASE_READ_MAX_LAG_MS = 1_000;
+
+  /** How often each replica's lag is measured. */
+  @toInt() @IsInt() @Min(50) @Max(60_000)
+  DATABASE_READ_LAG_CHECK_INTERVAL_MS = 500;
+
   /** PostgreSQL itself, for migrations and their session-level lock, when DATABASE_URL is a pooler. */
   @IsOptional() @Matches(/^postgres(ql)?:\/\/\S+$/, { message: 'DATABASE_DIRECT_URL must be a postgres:// URL' })
   DATABASE_DIRECT_URL?: string = undefined;

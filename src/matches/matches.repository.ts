@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, type QueryRunner } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
+import { ReadReplicas } from '../database/read-replicas';
 import { type KeysetPosition, queryPreparedRows, queryRows, statementName } from '../database/sql';
 import { Metrics } from '../observability/metrics';
 import type { LockedMatch, Match } from './match';
@@ -50,6 +51,7 @@ export class MatchesRepository {
   constructor(
     private readonly dataSource: DataSource,
     private readonly metrics: Metrics,
+    private readonly replicas: ReadReplicas,
     @Inject(APP_CONFIG) private readonly config: Pick<AppConfig, 'database'>,
   ) {}
 
@@ -62,12 +64,16 @@ export class MatchesRepository {
     return toMatch(row!);
   }
 
+  /** May be served by a read replica, a little stale; a match not there yet (created a moment ago) is read from the primary. */
   async findById(id: string): Promise<Match | undefined> {
-    const [row] = await queryRows<MatchRow>(this.dataSource, `SELECT ${MATCH_COLUMNS} FROM matches WHERE id = $1`, [id]);
+    const [row] = await this.replicas.query<MatchRow>(`SELECT ${MATCH_COLUMNS} FROM matches WHERE id = $1`, [id], (rows) => rows.length === 0);
     return row && toMatch(row);
   }
 
-  /** Ordered by start time, then id; served by matches_starts_at_id_idx. Returns the position of each item for the cursor. */
+  /**
+   * Ordered by start time, then id; served by matches_starts_at_id_idx. Returns the position of
+   * each item for the cursor. May be served by a read replica, a little stale.
+   */
   async list(filter: MatchListFilter): Promise<Array<{ match: Match; position: KeysetPosition }>> {
     const conditions: string[] = [];
     const parameters: unknown[] = [];
@@ -85,11 +91,7 @@ export class MatchesRepository {
     }
     parameters.push(filter.limit);
     const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
-    const rows = await queryRows<MatchRow>(
-      this.dataSource,
-      `SELECT ${MATCH_COLUMNS} FROM matches ${where} ORDER BY starts_at, id LIMIT $${parameters.length}`,
-      parameters,
-    );
+    const rows = await this.replicas.query<MatchRow>(`SELECT ${MATCH_COLUMNS} FROM matches ${where} ORDER BY starts_at, id LIMIT $${parameters.length}`, parameters);
     return rows.map((row) => ({ match: toMatch(row), position: { at: row.position_at, id: row.id } }));
   }
 

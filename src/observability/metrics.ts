@@ -64,6 +64,20 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly reads = new Counter({
+    name: 'db_stale_tolerant_reads_total',
+    help: 'Reads that may be a little stale (match lists and availability), by where they were served',
+    labelNames: ['served_by'] as const,
+    registers: [this.registry],
+  });
+
+  readonly replicaLag = new Gauge({
+    name: 'db_replica_lag_seconds',
+    help: 'Replay lag of each read replica at its last check',
+    labelNames: ['replica'] as const,
+    registers: [this.registry],
+  });
+
   readonly rowLockWait = new Histogram({
     name: 'db_row_lock_wait_seconds',
     help: 'Time spent acquiring match row locks (SELECT ... FOR UPDATE), per transaction kind',
