@@ -113,10 +113,11 @@ describe('PostgreSQL failover with Patroni', () => {
       );
       expect(counters[0]!.booked).toBe(counters[0]!.confirmed);
       expect(bookedAfterMs).toBeLessThan(FAILOVER_BOUND_MS);
+      const cutCommits = service!.output().split('\n').filter((line) => line.includes('failed during COMMIT')).length;
       report(
         `Patroni failover (ttl ${PATRONI_TIMING.ttl} s, loop_wait ${PATRONI_TIMING.loopWait} s, retry_timeout ${PATRONI_TIMING.retryTimeout} s): ` +
           `${oldLeader!.name} killed -> readiness 503 after ${Math.round(unreadyAfterMs)} ms, next booking ${(bookedAfterMs / 1000).toFixed(1)} s after the kill on ${newLeader?.name}; ` +
-          `${answered.length} × 201 all on the new leader, ${statuses.filter((s) => s === 503).length} × 503 (${named.size} outcome-unknown), 0 lost`,
+          `${answered.length} × 201 all on the new leader, ${statuses.filter((s) => s === 503).length} × 503 (${named.size} outcome-unknown), ${cutCommits} COMMIT(s) cut off, 0 lost`,
       );
     } finally {
       await observer.end();
