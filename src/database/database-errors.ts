@@ -17,6 +17,7 @@ export const PG_ERROR = {
   cannotConnectNow: '57P03',
   tooManyConnections: '53300',
   checkViolation: '23514',
+  readOnlySqlTransaction: '25006',
 } as const;
 
 const UNAVAILABLE_CODES = new Set<string>([
@@ -26,6 +27,9 @@ const UNAVAILABLE_CODES = new Set<string>([
   PG_ERROR.crashShutdown,
   PG_ERROR.cannotConnectNow,
   PG_ERROR.tooManyConnections,
+  // Reached a standby: during a failover the balancer may route to a node that is still
+  // finishing its promotion. Retrying shortly reaches the new primary.
+  PG_ERROR.readOnlySqlTransaction,
 ]);
 
 /** node-postgres and pg-pool report lost connections and timeouts as plain Errors. */

@@ -27,7 +27,9 @@ export class DatabasePing implements OnApplicationShutdown {
   async ping(): Promise<void> {
     const client = await this.connection();
     try {
-      await client.query('SELECT 1');
+      // A standby answers too, but cannot take a booking: not ready (a failover in progress, or a balancer routing wrong).
+      const { rows } = await client.query<{ standby: boolean }>('SELECT pg_is_in_recovery() AS standby');
+      if (rows[0]?.standby) throw new Error('connected to a standby (read-only): no primary behind DATABASE_URL');
     } catch (error) {
       this.discard();
       throw error;

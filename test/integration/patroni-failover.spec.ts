@@ -88,7 +88,10 @@ describe('PostgreSQL failover with Patroni', () => {
     expect(newLeader?.name).not.toBe(oldLeader!.name);
     expect(outcomes.filter((o) => o.failure !== undefined).map((o) => o.failure)).toEqual([]);
     const statuses = outcomes.map((o) => o.result!.status);
-    expect(statuses.filter((status) => status !== 201 && status !== 503)).toEqual([]);
+    const unexpected = outcomes.filter((o) => o.result!.status !== 201 && o.result!.status !== 503);
+    // On failure, the service's own error lines say why.
+    const errorLines = unexpected.length > 0 ? service!.output().split('\n').filter((line) => /"level":50/.test(line)).slice(0, 5) : [];
+    expect({ unexpected: unexpected.map((o) => o.result!.status), errorLines }).toEqual({ unexpected: [], errorLines: [] });
     for (const outcome of outcomes.filter((o) => o.result?.status === 503)) {
       expect(outcome.result!.retryAfter).toBeDefined();
       expect(['/problems/database-unavailable', '/problems/lock-timeout', '/problems/concurrency-conflict', '/problems/outcome-unknown']).toContain(outcome.result!.body.type);

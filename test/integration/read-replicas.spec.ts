@@ -79,6 +79,25 @@ describe('reads from a streaming replica', () => {
     report(`read replica: replay paused -> stale reads for ${Math.round(staleForMs)} ms (DATABASE_READ_MAX_LAG_MS ${MAX_LAG_MS}, checked every 100 ms), then the primary (${Math.round(elapsedMs)} ms of polling)`);
   });
 
+  it('should be unready, and answer a booking 503 (not 500), when DATABASE_URL reaches a standby', async () => {
+    // As during a failover, when the balancer routes to a node that is still finishing its promotion.
+    const match = await call('POST', '/matches', { title: 'On the standby', startsAt: '2027-01-04T18:00:00Z', capacity: 5 }, true);
+    await waitFor('the replica to have the match', async () => (await availableSlots(String(match.body.id))) === 5, { timeoutMs: 10_000 });
+    const onStandby = await startInProcessApp(cluster.replicaUrl, { ...GENEROUS_RATE_LIMITS, HOLD_SWEEP_INTERVAL_MS: '0', RECONCILE_INTERVAL_MS: '0' });
+    try {
+      expect((await fetch(`${onStandby.baseUrl}/health/ready`)).status).toBe(503);
+      const booking = await fetch(`${onStandby.baseUrl}/api/v1/matches/${String(match.body.id)}/bookings`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${signAccessToken({ sub: 'standby', admin: false }, DEVELOPMENT_JWT_SECRET, 60)}` },
+        body: JSON.stringify({ slots: 1 }),
+      });
+      expect(booking.status).toBe(503);
+      expect(((await booking.json()) as { type: string }).type).toBe('/problems/database-unavailable');
+    } finally {
+      await onStandby.close();
+    }
+  });
+
   it('should answer every read while the replica is killed under load', async () => {
     const match = await call('POST', '/matches', { title: 'Killed replica', startsAt: '2027-01-03T18:00:00Z', capacity: 10 }, true);
     const matchId = String(match.body.id);
