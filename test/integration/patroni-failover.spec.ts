@@ -1,5 +1,5 @@
 import { Client } from 'pg';
-import { bookOverHttp, getStatus, type HttpResult, report, sleep, waitFor } from '../support/faults';
+import { getStatus, report, sleep, startBookingLoad, waitFor } from '../support/faults';
 import { PATRONI_TIMING, type PatroniCluster, startPatroniCluster } from '../support/patroni-cluster';
 import { type ServiceProcess, startServiceProcess, stopServiceProcess } from '../support/service-process';
 
@@ -46,26 +46,8 @@ describe('PostgreSQL failover with Patroni', () => {
     await setup.end();
     const matchId = rows[0]!.id;
 
-    interface Outcome {
-      startedAt: number;
-      result?: HttpResult;
-      failure?: string;
-    }
-    const outcomes: Outcome[] = [];
-    let running = true;
-    const worker = async (n: number): Promise<void> => {
-      for (let i = 0; running; i += 1) {
-        const outcome: Outcome = { startedAt: performance.now() };
-        outcomes.push(outcome);
-        try {
-          outcome.result = await bookOverHttp(service!.baseUrl, matchId, `failover-${n}-${i}`, 15_000);
-        } catch (error) {
-          outcome.failure = error instanceof Error ? error.message : String(error);
-        }
-        if (outcome.result?.status !== 201) await sleep(50);
-      }
-    };
-    const load = Promise.all([0, 1, 2, 3].map((n) => worker(n)));
+    const load = startBookingLoad(service!.baseUrl, matchId, { clients: 4, prefix: 'failover', timeoutMs: 15_000, pauseAfterFailureMs: 50 });
+    const { outcomes } = load;
     await waitFor('bookings to flow', () => outcomes.filter((o) => o.result?.status === 201).length >= 20, { timeoutMs: 10_000 });
 
     const oldLeader = await cluster.leader();
@@ -81,8 +63,7 @@ describe('PostgreSQL failover with Patroni', () => {
     );
     await waitFor('readiness 200 again', async () => (await ready()) === 200, { timeoutMs: 10_000, intervalMs: 100 });
     await sleep(500);
-    running = false;
-    await load;
+    await load.stop();
 
     const newLeader = await cluster.leader();
     expect(newLeader?.name).not.toBe(oldLeader!.name);

@@ -5,7 +5,7 @@ import type { Client } from 'pg';
 import { loadConfig } from '../../src/config/app-config';
 import { runPendingMigrations } from '../../src/database/database-setup';
 import { startEmbeddedPostgres, stopEmbeddedPostgres } from '../../src/database/embedded-postgres';
-import { bookingState, bookOverHttp, connectClient, getStatus, type HttpResult, insertMatch, report, sleep, waitFor } from '../support/faults';
+import { bookingState, connectClient, getStatus, insertMatch, report, sleep, startBookingLoad, waitFor } from '../support/faults';
 import { freePort } from '../support/ports';
 import { type ServiceProcess, startServiceProcess, stopServiceProcess } from '../support/service-process';
 
@@ -64,26 +64,8 @@ describe('PostgreSQL restarted under load', () => {
     await setup.query(`CREATE TRIGGER fault_test_slow_booking BEFORE INSERT ON bookings FOR EACH ROW EXECUTE FUNCTION fault_test_slow_booking()`);
     await setup.end();
 
-    interface Outcome {
-      startedAt: number;
-      result?: HttpResult;
-      failure?: string;
-    }
-    const outcomes: Outcome[] = [];
-    let running = true;
-    const worker = async (n: number): Promise<void> => {
-      for (let i = 0; running; i += 1) {
-        const outcome: Outcome = { startedAt: performance.now() };
-        outcomes.push(outcome);
-        try {
-          outcome.result = await bookOverHttp(service!.baseUrl, matchId, `customer-${n}-${i}`, REQUEST_BOUND_MS);
-        } catch (error) {
-          outcome.failure = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-        }
-        if (outcome.result?.status !== 201) await sleep(20);
-      }
-    };
-    const load = Promise.all([0, 1, 2, 3, 4, 5].map((n) => worker(n)));
+    const load = startBookingLoad(service.baseUrl, matchId, { clients: 6, prefix: 'customer', timeoutMs: REQUEST_BOUND_MS, pauseAfterFailureMs: 20 });
+    const { outcomes } = load;
     const ready = async (): Promise<number> => (await getStatus(`${service!.baseUrl}/health/ready`)).status;
 
     await waitFor('bookings to flow', () => outcomes.filter((o) => o.result?.status === 201).length >= 10, { timeoutMs: 5_000 });
@@ -105,8 +87,7 @@ describe('PostgreSQL restarted under load', () => {
       { timeoutMs: 10_000 },
     );
     await sleep(300);
-    running = false;
-    await load;
+    await load.stop();
 
     const inFlightAtStop = outcomes.filter((o) => o.startedAt < stoppedAt && o.result && o.startedAt + o.result.elapsedMs > stoppedAt);
     const statuses = outcomes.map((o) => o.result?.status ?? o.failure);

@@ -168,6 +168,54 @@ export interface HttpResult {
   elapsedMs: number;
 }
 
+/** One booking request of a BookingLoad: its answer, or how it failed without one (a hang, a dropped connection). */
+export interface LoadOutcome {
+  startedAt: number;
+  result?: HttpResult;
+  failure?: string;
+}
+
+export interface BookingLoad {
+  /** Every request so far, in the order they started. */
+  outcomes: LoadOutcome[];
+  /** Lets each client finish its request in flight, then resolves. */
+  stop(): Promise<void>;
+}
+
+/**
+ * `clients` clients booking one slot each of `matchId` one request after another, each as a
+ * customer of its own (`${prefix}-<client>-<n>`), pausing `pauseAfterFailureMs` after an answer
+ * other than 201, until stop().
+ */
+export function startBookingLoad(
+  baseUrl: string,
+  matchId: string,
+  { clients, prefix, timeoutMs, pauseAfterFailureMs }: { clients: number; prefix: string; timeoutMs: number; pauseAfterFailureMs: number },
+): BookingLoad {
+  const outcomes: LoadOutcome[] = [];
+  let running = true;
+  const client = async (n: number): Promise<void> => {
+    for (let i = 0; running; i += 1) {
+      const outcome: LoadOutcome = { startedAt: performance.now() };
+      outcomes.push(outcome);
+      try {
+        outcome.result = await bookOverHttp(baseUrl, matchId, `${prefix}-${n}-${i}`, timeoutMs);
+      } catch (error) {
+        outcome.failure = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      }
+      if (outcome.result?.status !== 201) await sleep(pauseAfterFailureMs);
+    }
+  };
+  const all = Promise.all(Array.from({ length: clients }, (_, n) => client(n)));
+  return {
+    outcomes,
+    stop: async () => {
+      running = false;
+      await all;
+    },
+  };
+}
+
 /** POSTs a booking of one slot; rejects if no answer comes within `timeoutMs` (a hang). */
 export async function bookOverHttp(baseUrl: string, matchId: string, customerId: string, timeoutMs = 30_000): Promise<HttpResult> {
   const started = performance.now();
