@@ -12,8 +12,8 @@ import { GracefulShutdown } from './lifecycle/graceful-shutdown';
 import { BootstrapLogger } from './observability/bootstrap-logger';
 import { createRootLogger } from './observability/logging';
 
-/** Until the configuration is known: JSON lines at the default level. */
-let rootLogger: Logger = pino({ base: { service: 'match-booking' } });
+/** Until the configuration is known: JSON lines at the default level, written synchronously (see logging.ts). */
+let rootLogger: Logger = pino({ base: { service: 'match-booking' } }, pino.destination({ dest: 1, sync: true }));
 
 async function bootstrap(): Promise<void> {
   let config: AppConfig;
@@ -22,7 +22,8 @@ async function bootstrap(): Promise<void> {
   } catch (error) {
     if (error instanceof ConfigurationError) {
       rootLogger.fatal(error.message);
-      process.exit(1);
+      exitAfterFlush(1);
+      return;
     }
     throw error;
   }
@@ -50,13 +51,26 @@ async function bootstrap(): Promise<void> {
     await embedded?.stop();
     bootLog.info('Embedded PostgreSQL stopped');
   };
-  app.get(GracefulShutdown).handleSignals(app, embedded?.startedHere ? [stopEmbedded] : []);
+  app.get(GracefulShutdown).handleSignals(app, embedded?.startedHere ? [stopEmbedded] : [], exitAfterFlush);
   await app.listen(config.http.port, config.http.host);
   bootLog.info(`Listening on http://${config.http.host}:${config.http.port} (API docs at /docs)`);
+}
+
+/**
+ * Exits once the buffered log lines are written: pino writes stdout asynchronously, and
+ * process.exit() alone can drop the last lines (the reason for the exit) when stdout is a busy
+ * pipe. Bounded, so a stuck pipe cannot keep a failed process alive.
+ */
+function exitAfterFlush(code: number): void {
+  const fallback = setTimeout(() => process.exit(code), 2_000);
+  rootLogger.flush(() => {
+    clearTimeout(fallback);
+    process.exit(code);
+  });
 }
 
 bootstrap().catch((error: unknown) => {
   if (error instanceof ConfigurationError) rootLogger.fatal(error.message);
   else rootLogger.fatal({ err: error }, 'The service failed to start');
-  process.exit(1);
+  exitAfterFlush(1);
 });

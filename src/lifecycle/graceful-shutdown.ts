@@ -49,14 +49,18 @@ export class GracefulShutdown {
     next();
   };
 
-  /** Installs the signal handlers; the process exits when the sequence ends. */
-  handleSignals(app: NestExpressApplication, afterClose: Array<() => Promise<void>> = []): void {
+  /** Installs the signal handlers; the process exits when the sequence ends, through `exit` (main.ts flushes the log first). */
+  handleSignals(
+    app: NestExpressApplication,
+    afterClose: Array<() => Promise<void>> = [],
+    exit: (code: number) => void = (code) => process.exit(code),
+  ): void {
     const onSignal = (signal: NodeJS.Signals): void => {
       if (this.shutdown) {
         this.logger.warn(`${signal} received again; the shutdown already in progress continues`);
         return;
       }
-      void this.run(app, signal, afterClose).then((exitCode) => process.exit(exitCode));
+      void this.run(app, signal, afterClose).then(exit);
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);

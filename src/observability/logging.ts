@@ -41,7 +41,9 @@ export function createRootLogger(config: Pick<AppConfig, 'logLevel' | 'env'>, de
     // In this thread and synchronous, unlike a transport: the lines of a failed start are not lost on exit.
     return pino(options, pretty({ translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service', sync: true }));
   }
-  return pino(options);
+  // Synchronous writes: in order, and none left in a buffer when the process exits. With the
+  // default asynchronous stream, a failed start under load lost or reordered its last lines.
+  return pino(options, pino.destination({ dest: 1, sync: true }));
 }
 
 /**
