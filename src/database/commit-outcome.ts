@@ -1,5 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
+import { CommitOutcomeUnknownError, DatabaseUnavailableError } from '../errors/domain-errors';
 import { Metrics } from '../observability/metrics';
 
 /** What a look-up after an unknown COMMIT outcome found. */
@@ -22,6 +23,30 @@ export class CommitOutcomes {
     private readonly metrics: Metrics,
   ) {
     this.timeoutMs = config.database.outcomeCheckTimeoutMs;
+  }
+
+  /**
+   * Runs a write's transaction (`run`); when its COMMIT outcome is unknown, answers what really
+   * happened: `lookUp`'s value when the write is found, a plain DatabaseUnavailableError when it
+   * rolled back (a retry is safe), and `unknown(cause)` when the database cannot be asked in time.
+   */
+  async resolve<T>(
+    transaction: string,
+    run: () => Promise<T>,
+    lookUp: () => Promise<T | undefined>,
+    unknown: (cause: CommitOutcomeUnknownError) => Error,
+  ): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      if (!(error instanceof CommitOutcomeUnknownError)) throw error;
+      const check = await this.check(transaction, lookUp);
+      if (check.found === 'committed') return check.value;
+      if (check.found === 'rolled_back') {
+        throw new DatabaseUnavailableError(`"${transaction}" rolled back when the database connection failed during its COMMIT`, { cause: error });
+      }
+      throw unknown(error);
+    }
   }
 
   /**

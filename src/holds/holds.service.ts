@@ -7,8 +7,6 @@ import { BookingsRepository } from '../bookings/bookings.repository';
 import { CommitOutcomes } from '../database/commit-outcome';
 import { type TransactionHooks, TransactionRunner } from '../database/transaction-runner';
 import {
-  CommitOutcomeUnknownError,
-  DatabaseUnavailableError,
   HoldExpiredError,
   HoldNotActiveError,
   HoldNotFoundError,
@@ -48,21 +46,22 @@ export class HoldsService {
   async create(caller: Caller, matchId: string, slots: number, hooks?: TransactionHooks): Promise<Hold> {
     if (slots > this.maxSlots) throw new InvalidInputError('slots', `slots must not be greater than ${this.maxSlots}`);
     const id = randomUUID();
-    try {
-      return await this.transactions.run('create-hold', async (queryRunner) => {
-        const match = await this.matches.lockById(queryRunner, matchId, 'create-hold');
-        if (!match) throw new MatchNotFoundError(matchId);
-        const availableSlots = await this.availability.freeSlots(queryRunner, match, slots);
-        if (availableSlots < slots) throw new InsufficientSlotsError(matchId, slots, availableSlots);
-        return this.holds.insertActive(queryRunner, { id, matchId, customerId: caller.customerId, slots, ttlMs: this.ttlMs });
-      }, { hooks });
-    } catch (error) {
-      if (!(error instanceof CommitOutcomeUnknownError)) throw error;
-      const check = await this.commitOutcomes.check('create-hold', () => this.holds.findById(id));
-      if (check.found === 'committed') return withoutExpiry(check.value);
-      if (check.found === 'rolled_back') throw new DatabaseUnavailableError('The hold rolled back when the database connection failed during its COMMIT', { cause: error });
-      throw new OutcomeUnknownError('hold', id, { cause: error });
-    }
+    return this.commitOutcomes.resolve(
+      'create-hold',
+      () =>
+        this.transactions.run('create-hold', async (queryRunner) => {
+          const match = await this.matches.lockById(queryRunner, matchId, 'create-hold');
+          if (!match) throw new MatchNotFoundError(matchId);
+          const availableSlots = await this.availability.freeSlots(queryRunner, match, slots);
+          if (availableSlots < slots) throw new InsufficientSlotsError(matchId, slots, availableSlots);
+          return this.holds.insertActive(queryRunner, { id, matchId, customerId: caller.customerId, slots, ttlMs: this.ttlMs });
+        }, { hooks }),
+      async () => {
+        const made = await this.holds.findById(id);
+        return made && withoutExpiry(made);
+      },
+      (cause) => new OutcomeUnknownError('hold', id, { cause }),
+    );
   }
 
   /** A customer sees only their own holds; someone else's answers "not found". */
@@ -82,7 +81,7 @@ export class HoldsService {
     if (hold.status === 'expired') throw new HoldExpiredError(holdId);
     if (hold.status !== 'active') throw new HoldNotActiveError(holdId, hold.status, hold.bookingId);
     const bookingId = randomUUID();
-    const outcome = await this.confirmInTransaction(holdId, bookingId, async (queryRunner) => {
+    const work = async (queryRunner: QueryRunner): Promise<ConfirmOutcome> => {
       await this.matches.lockById(queryRunner, hold.matchId, 'confirm-hold');
       const booking = await this.holds.confirm(queryRunner, holdId, hold.matchId, bookingId);
       if (booking) return { kind: 'confirmed' as const, booking };
@@ -92,44 +91,31 @@ export class HoldsService {
         return { kind: 'expired' as const };
       }
       return { kind: 'unchanged' as const, current };
-    }, hooks && {
+    };
+    const confirmHooks: TransactionHooks | undefined = hooks && {
       // Only a confirmation is a success to record; an expiry commits its release but answers 410.
       before: hooks.before,
       after: (queryRunner, outcome) =>
         (outcome as ConfirmOutcome).kind === 'confirmed' && hooks.after
           ? hooks.after(queryRunner, (outcome as { booking: Booking }).booking)
           : Promise.resolve(),
-    });
-    return answerConfirmation(holdId, outcome);
-  }
-
-  /**
-   * The confirmation's transaction. When the connection fails during COMMIT, the hold tells
-   * what happened: confirmed into this booking, still active (rolled back), or expired.
-   */
-  private async confirmInTransaction(
-    holdId: string,
-    bookingId: string,
-    work: (queryRunner: QueryRunner) => Promise<ConfirmOutcome>,
-    hooks: TransactionHooks | undefined,
-  ): Promise<ConfirmOutcome> {
-    try {
-      return await this.transactions.run('confirm-hold', work, { hooks });
-    } catch (error) {
-      if (!(error instanceof CommitOutcomeUnknownError)) throw error;
-      const check = await this.commitOutcomes.check('confirm-hold', async () => {
+    };
+    // After an unknown COMMIT the hold tells what happened: confirmed into this booking, expired, or still active (rolled back).
+    const outcome = await this.commitOutcomes.resolve<ConfirmOutcome>(
+      'confirm-hold',
+      () => this.transactions.run('confirm-hold', work, { hooks: confirmHooks }),
+      async () => {
         const current = await this.holds.findById(holdId);
         if (current?.status === 'active') return undefined;
-        return { current, booking: current?.bookingId === bookingId ? await this.bookings.findById(bookingId) : undefined };
-      });
-      if (check.found === 'unknown') throw new OutcomeUnknownError('booking', bookingId, { cause: error });
-      if (check.found === 'rolled_back') {
-        throw new DatabaseUnavailableError('The confirmation rolled back when the database connection failed during its COMMIT', { cause: error });
-      }
-      const { current, booking } = check.value;
-      if (booking) return { kind: 'confirmed', booking };
-      return current?.status === 'expired' ? { kind: 'expired' } : { kind: 'unchanged', current };
-    }
+        if (current?.bookingId === bookingId) {
+          const booking = await this.bookings.findById(bookingId);
+          if (booking) return { kind: 'confirmed', booking };
+        }
+        return current?.status === 'expired' ? { kind: 'expired' } : { kind: 'unchanged', current };
+      },
+      (cause) => new OutcomeUnknownError('booking', bookingId, { cause }),
+    );
+    return answerConfirmation(holdId, outcome);
   }
 
   /** Gives the slots back at once. Releasing a hold that is no longer active is a no-op, except a confirmed one (409). */
