@@ -1,9 +1,8 @@
 import request from 'supertest';
-import { Client } from 'pg';
 import { Reservations } from '../../src/bookings/reservations';
 import { InsufficientSlotsError, MatchNotFoundError } from '../../src/errors/domain-errors';
 import { Metrics } from '../../src/observability/metrics';
-import { createMatch, matchCounters } from '../support/fixtures';
+import { createMatch, lockMatchRow, matchCounters } from '../support/fixtures';
 import { startTestApp, type TestApp } from '../support/test-app';
 
 interface BookingBody {
@@ -38,15 +37,6 @@ describe('coalesced bookings', () => {
     const { values } = await t.app.get(Metrics).bookingBatchSize.get();
     const value = (name: string) => values.find((sample) => sample.metricName === name)?.value ?? 0;
     return { count: value('booking_batch_size_count'), sum: value('booking_batch_size_sum') };
-  }
-
-  /** Locks the match row from outside, so that requests pile up behind it. */
-  async function lockMatchRow(matchId: string): Promise<Client> {
-    const holder = new Client({ connectionString: t.databaseUrl });
-    await holder.connect();
-    await holder.query('BEGIN');
-    await holder.query('SELECT 1 FROM matches WHERE id = $1 FOR UPDATE', [matchId]);
-    return holder;
   }
 
   it('should decide 300 concurrent bookings of 1 to 3 slots in batches, each with its own answer, never overbooking', async () => {
@@ -88,7 +78,7 @@ describe('coalesced bookings', () => {
 
   it('should write the idempotency record of every confirmed request of a batch, none for a refused one, and replay each exactly', async () => {
     const matchId = await createMatch(t, 30);
-    const holder = await lockMatchRow(matchId);
+    const holder = await lockMatchRow(t.databaseUrl, matchId);
     const pending = Array.from({ length: 50 }, (_, i) => book(matchId, `keyed-${i}`, 1, `key-${i}`).then((r) => r));
     // Let all 50 queue up behind the locked row, so that most of them share one batch.
     await new Promise((resolve) => setTimeout(resolve, 300));
@@ -197,7 +187,7 @@ describe('coalesced bookings', () => {
   it('should keep serving other matches from a pool of 4 while 60 bookings wait for one locked hot match', async () => {
     const hot = await createMatch(t, 1000, 'hot');
     const others = await Promise.all(Array.from({ length: 8 }, (_, i) => createMatch(t, 10, `other-${i}`)));
-    const holder = await lockMatchRow(hot);
+    const holder = await lockMatchRow(t.databaseUrl, hot);
     try {
       const hotRequests = Array.from({ length: 60 }, (_, i) => book(hot, `hot-${i}`, 1).then((r) => r));
       await new Promise((resolve) => setTimeout(resolve, 200));

@@ -1,12 +1,11 @@
-import { Client } from 'pg';
 import request from 'supertest';
 import { TransactionRunner } from '../../src/database/transaction-runner';
 import { bookOverHttp, connectClient, installSlowBookingTrigger, insertMatch, report, rowLockIsFree, sleepingBookingBackend, waitFor } from '../support/faults';
-import { createMatch, matchCounters } from '../support/fixtures';
+import { createMatch, lockMatchRow, matchCounters } from '../support/fixtures';
 import { type Pgbouncer, startPgbouncer } from '../support/pgbouncer';
 import { type ServiceProcess, startServiceProcess, stopServiceProcess } from '../support/service-process';
 import { startTestApp, type TestApp } from '../support/test-app';
-import { serverUrl, withServerClient } from '../support/test-database';
+import { runDatabasePrefix, serverUrl, withServerClient } from '../support/test-database';
 
 const LOCK_TIMEOUT_MS = 1_000;
 
@@ -121,11 +120,8 @@ describe('behind PgBouncer in transaction pooling mode', () => {
 
   it('should answer 503 lock-timeout within the lock timeout (+1 s) while the match row is locked elsewhere', async () => {
     const matchId = await createMatch(t, 5);
-    const holder = new Client({ connectionString: t.databaseUrl });
-    await holder.connect();
+    const holder = await lockMatchRow(t.databaseUrl, matchId);
     try {
-      await holder.query('BEGIN');
-      await holder.query('SELECT 1 FROM matches WHERE id = $1 FOR UPDATE', [matchId]);
       const started = performance.now();
       const response = await book(matchId, 'waiter', 1);
       const elapsedMs = performance.now() - started;
@@ -153,7 +149,7 @@ describe('service processes behind PgBouncer', () => {
   beforeAll(async () => {
     pgbouncer = await startPgbouncer(serverUrl(), { poolSize: 4 });
     // An empty database: the service migrates it at startup, over DATABASE_DIRECT_URL.
-    database = `${(process.env.TEST_TEMPLATE_DATABASE ?? 'booking_test_template').replace(/template$/, '')}pgbouncer_${Date.now()}`;
+    database = `${runDatabasePrefix()}pgbouncer`;
     await withServerClient((client) => client.query(`CREATE DATABASE ${client.escapeIdentifier(database)}`));
     const url = new URL(serverUrl());
     url.pathname = `/${database}`;

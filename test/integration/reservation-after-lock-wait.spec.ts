@@ -1,12 +1,11 @@
 import request from 'supertest';
-import { Client } from 'pg';
 import type { QueryRunner } from 'typeorm';
 import { BookingsRepository } from '../../src/bookings/bookings.repository';
 import { Reservations } from '../../src/bookings/reservations';
 import { HoldsRepository } from '../../src/holds/holds.repository';
 import { LockTimeoutError, MatchNotFoundError } from '../../src/errors/domain-errors';
 import { MatchesRepository } from '../../src/matches/matches.repository';
-import { createMatch, matchCounters } from '../support/fixtures';
+import { createMatch, lockMatchRow, matchCounters } from '../support/fixtures';
 import { startTestApp, type TestApp } from '../support/test-app';
 
 /**
@@ -122,11 +121,8 @@ describe('a reservation that waited for the match lock', () => {
     const free = await createMatch(t, 5, 'free');
     const other = await createMatch(t, 5, 'other');
     const unknown = '00000000-0000-4000-8000-00000000abcd';
-    const holder = new Client({ connectionString: t.databaseUrl });
-    await holder.connect();
+    const holder = await lockMatchRow(t.databaseUrl, stuck);
     try {
-      await holder.query('BEGIN');
-      await holder.query('SELECT 1 FROM matches WHERE id = $1 FOR UPDATE', [stuck]);
 
       const outcomes = await t.app.get(Reservations).reserve([
         { matchId: free, customerId: 'batch-0', slots: 2 },

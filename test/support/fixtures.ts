@@ -1,3 +1,4 @@
+import { Client } from 'pg';
 import request from 'supertest';
 import type { TestApp } from './test-app';
 
@@ -35,4 +36,13 @@ export async function matchCounters(t: TestApp, matchId: string): Promise<MatchC
     confirmedSlots: Number(row.confirmed_slots),
     confirmedBookings: Number(row.confirmed_bookings),
   };
+}
+
+/** Locks the match row from another session (in an open transaction), so that requests pile up behind it; ROLLBACK and end() the client to free it. */
+export async function lockMatchRow(databaseUrl: string, matchId: string): Promise<Client> {
+  const holder = new Client({ connectionString: databaseUrl });
+  await holder.connect();
+  await holder.query('BEGIN');
+  await holder.query('SELECT 1 FROM matches WHERE id = $1 FOR UPDATE', [matchId]);
+  return holder;
 }
