@@ -1,11 +1,9 @@
-import { RESERVE_SLOTS_SQL } from '../src/bookings/bookings.repository';
-import { LOCK_MATCHES_SQL } from '../src/matches/matches.repository';
+import { LOCK_MATCHES_SQL, RESERVE_SLOTS_SQL } from '../src/inventory/slot-ledger';
 
 /**
  * The SQL that pgbench runs: the service's reservation transaction of one booking, exactly as the
  * service sends it for a batch of one: START TRANSACTION (what TypeORM sends), LOCK_MATCHES_SQL
- * (src/matches/matches.repository.ts) and RESERVE_SLOTS_SQL (src/bookings/bookings.repository.ts),
- * each prepared once per connection (-M prepared), COMMIT, on a
+ * and RESERVE_SLOTS_SQL (both in src/inventory/slot-ledger.ts), each prepared once per connection (-M prepared), COMMIT, on a
  * session whose lock_timeout is set at connection time (PGOPTIONS). Its parameters are replaced
  * by what pgbench can produce. The service's speed-up under load comes from deciding many
  * bookings with one such transaction, which pgbench, one booking per transaction, does not do.

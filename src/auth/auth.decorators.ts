@@ -1,6 +1,6 @@
 import { createParamDecorator, type ExecutionContext, SetMetadata } from '@nestjs/common';
 import type { Request } from 'express';
-import type { Caller } from '../bookings/booking';
+import type { Caller } from './caller';
 
 export const IS_PUBLIC = 'auth:public';
 export const IS_ADMIN_ONLY = 'auth:admin-only';

@@ -1,6 +1,6 @@
 import { createSecretKey, type KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
-import type { Caller } from '../bookings/booking';
+import type { Caller } from './caller';
 
 export const ADMIN_ROLE = 'admin';
 const MAX_SUBJECT_LENGTH = 200;

@@ -1,16 +1,15 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
-import type { Request, Response } from 'express';
+import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { CurrentCaller } from '../auth/auth.decorators';
+import type { Caller } from '../auth/caller';
 import type { Page } from '../database/sql';
 import { ApiProblems } from '../errors/api-problems.decorator';
 import { uuidPipe } from '../errors/request-validation';
 import { cursorPosition } from '../http/cursor';
 import { DEFAULT_PAGE_SIZE } from '../http/page-query.dto';
-import { ApiIdempotencyKey } from '../idempotency/api-idempotency-key.decorator';
-import { idempotentRequest, respond } from '../idempotency/idempotent-request';
-import { IdempotencyService } from '../idempotency/idempotency.service';
-import type { Booking, Caller } from './booking';
+import { CurrentIdempotentWrite, Idempotent } from '../idempotency/idempotent.decorator';
+import type { IdempotentWrite } from '../idempotency/idempotent-write';
+import type { Booking } from './booking';
 import { BookingPageResponse, BookingResponse, CreateBookingDto, ListBookingsQueryDto, RescheduleBookingDto } from './dto/booking.dto';
 import { BookingsService } from './bookings.service';
 
@@ -19,25 +18,20 @@ import { BookingsService } from './bookings.service';
 @ApiProblems(401)
 @Controller()
 export class BookingsController {
-  constructor(
-    private readonly bookings: BookingsService,
-    private readonly idempotency: IdempotencyService,
-  ) {}
+  constructor(private readonly bookings: BookingsService) {}
 
   @Post('matches/:id/bookings')
   @ApiOperation({ summary: 'Book slots of a match for the caller' })
   @ApiCreatedResponse({ type: BookingResponse })
   @ApiProblems(400, 404, 409, 413, 415, 422, 503)
-  @ApiIdempotencyKey()
-  async book(
+  @Idempotent()
+  book(
     @CurrentCaller() caller: Caller,
     @Param('id', uuidPipe('id')) matchId: string,
     @Body() body: CreateBookingDto,
-    @Req() request: Request,
-    @Res({ passthrough: true }) response: Response,
-  ): Promise<unknown> {
-    const idempotent = idempotentRequest(request, caller, 'POST /api/v1/matches/:id/bookings', 201);
-    return respond(response, await this.idempotency.execute(idempotent, (guard) => this.bookings.book(caller, matchId, body.slots, guard?.claim)));
+    @CurrentIdempotentWrite() idempotency: IdempotentWrite | undefined,
+  ): Promise<Booking> {
+    return this.bookings.book(caller, matchId, body.slots, idempotency);
   }
 
   @Get('bookings')
@@ -66,16 +60,14 @@ export class BookingsController {
   @ApiOperation({ summary: 'Move a booking to another match atomically (both match rows locked in id order)' })
   @ApiOkResponse({ type: BookingResponse })
   @ApiProblems(400, 404, 409, 413, 415, 422, 503)
-  @ApiIdempotencyKey()
-  async reschedule(
+  @Idempotent()
+  reschedule(
     @CurrentCaller() caller: Caller,
     @Param('id', uuidPipe('id')) id: string,
     @Body() body: RescheduleBookingDto,
-    @Req() request: Request,
-    @Res({ passthrough: true }) response: Response,
-  ): Promise<unknown> {
-    const idempotent = idempotentRequest(request, caller, 'POST /api/v1/bookings/:id/reschedule', 200);
-    return respond(response, await this.idempotency.execute(idempotent, (hooks) => this.bookings.reschedule(caller, id, body.toMatchId, hooks)));
+    @CurrentIdempotentWrite() idempotency: IdempotentWrite | undefined,
+  ): Promise<Booking> {
+    return this.bookings.reschedule(caller, id, body.toMatchId, idempotency);
   }
 
   @Post('bookings/:id/cancel')
@@ -83,14 +75,12 @@ export class BookingsController {
   @ApiOperation({ summary: 'Cancel a booking and give its slots back; cancelling again answers the same' })
   @ApiOkResponse({ type: BookingResponse })
   @ApiProblems(400, 404, 409, 422, 503)
-  @ApiIdempotencyKey()
-  async cancel(
+  @Idempotent()
+  cancel(
     @CurrentCaller() caller: Caller,
     @Param('id', uuidPipe('id')) id: string,
-    @Req() request: Request,
-    @Res({ passthrough: true }) response: Response,
-  ): Promise<unknown> {
-    const idempotent = idempotentRequest(request, caller, 'POST /api/v1/bookings/:id/cancel', 200);
-    return respond(response, await this.idempotency.execute(idempotent, (hooks) => this.bookings.cancel(caller, id, hooks)));
+    @CurrentIdempotentWrite() idempotency: IdempotentWrite | undefined,
+  ): Promise<Booking> {
+    return this.bookings.cancel(caller, id, idempotency);
   }
 }

@@ -1,8 +1,10 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { type KeysetPosition, type Page, toPage } from '../database/sql';
-import { type TransactionHooks, TransactionRunner } from '../database/transaction-runner';
-import { type IdempotencyClaim, ReplayStoredResponse } from '../idempotency/idempotency.service';
+import { TransactionRunner } from '../database/transaction-runner';
+import type { Caller } from '../auth/caller';
+import { type IdempotentWrite, ReplayStoredResponse } from '../idempotency/idempotent-write';
+import { SlotLedger } from '../inventory/slot-ledger';
 import {
   BookingNotConfirmedError,
   BookingNotFoundError,
@@ -16,10 +18,8 @@ import {
   OutcomeUnknownError,
 } from '../errors/domain-errors';
 import { type BookingOutcome, Metrics } from '../observability/metrics';
-import { SlotAvailability } from '../holds/slot-availability';
-import { MatchesRepository } from '../matches/matches.repository';
 import type { BookingStatus } from './booking.entity';
-import type { Booking, Caller } from './booking';
+import type { Booking } from './booking';
 import { BookingsRepository } from './bookings.repository';
 import { CoalescingQueue } from './coalescing-queue';
 import { type BookingRequest, Reservations } from './reservations';
@@ -41,16 +41,13 @@ export interface BookingListQuery {
 export class BookingsService {
   private readonly maxSlotsPerBooking: number;
   private readonly reservationQueue: CoalescingQueue<BookingRequest, Booking>;
-  /** Idempotency keys of bookings queued or running in this instance. */
-  private readonly keysInFlight = new Set<string>();
 
   constructor(
     private readonly bookings: BookingsRepository,
-    private readonly matches: MatchesRepository,
+    private readonly ledger: SlotLedger,
     private readonly transactions: TransactionRunner,
     @Inject(APP_CONFIG) config: Pick<AppConfig, 'booking' | 'database'>,
     private readonly metrics: Metrics,
-    private readonly availability: SlotAvailability,
     reservations: Reservations,
   ) {
     this.maxSlotsPerBooking = config.booking.maxSlotsPerBooking;
@@ -70,32 +67,23 @@ export class BookingsService {
    * reservation statement under one lock of each of its match rows (coalescing-queue.ts,
    * reservations.ts); a booking with no concurrent company runs alone, at once.
    */
-  async book(caller: Caller, matchId: string, slots: number, claim?: IdempotencyClaim): Promise<Booking> {
+  async book(caller: Caller, matchId: string, slots: number, idempotency?: IdempotentWrite): Promise<Booking> {
     if (slots > this.maxSlotsPerBooking) {
       throw new InvalidInputError('slots', `slots must not be greater than ${this.maxSlotsPerBooking}`);
     }
-    // A retry that arrives while its first attempt still waits in the queue is told so at once
-    // (as the Redis in-flight lock would), instead of queueing behind it.
-    const keyId = claim && JSON.stringify([claim.scope.customerId, claim.scope.endpoint, claim.scope.key]);
-    if (keyId !== undefined) {
-      if (this.keysInFlight.has(keyId)) throw new IdempotencyInFlightError(claim!.scope.key);
-      this.keysInFlight.add(keyId);
-    }
     try {
-      const booking = await this.reservationQueue.submit(matchId, { matchId, customerId: caller.customerId, slots, ...(claim && { claim }) });
+      const booking = await this.reservationQueue.submit(matchId, { matchId, customerId: caller.customerId, slots, ...(idempotency && { idempotency }) });
       this.metrics.bookingOutcomes.inc({ outcome: 'confirmed' });
       return booking;
     } catch (error) {
       const outcome = bookingFailureOutcome(error);
       if (outcome) this.metrics.bookingOutcomes.inc({ outcome });
       throw error;
-    } finally {
-      if (keyId !== undefined) this.keysInFlight.delete(keyId);
     }
   }
 
   /** Idempotent: cancelling a cancelled booking answers it as it is and gives nothing back twice. */
-  async cancel(caller: Caller, bookingId: string, hooks?: TransactionHooks): Promise<Booking> {
+  async cancel(caller: Caller, bookingId: string, idempotency?: IdempotentWrite): Promise<Booking> {
     const booking = await this.get(caller, bookingId);
     if (booking.status === 'cancelled') return booking;
     return this.transactions.run(
@@ -104,9 +92,7 @@ export class BookingsService {
         // A concurrent reschedule may move the booking between a read and the lock: follow it.
         let matchId = booking.matchId;
         for (let attempt = 1; ; attempt += 1) {
-          // Lock order everywhere: match rows first (by id), then their bookings.
-          await this.matches.lockById(queryRunner, matchId, 'cancel-booking');
-          const cancelled = await this.bookings.cancelConfirmed(queryRunner, bookingId, matchId);
+          const cancelled = await this.ledger.cancelBooking(queryRunner, bookingId, matchId);
           if (cancelled) return cancelled;
           const current = await this.bookings.findById(bookingId, queryRunner);
           if (!current) throw new BookingNotFoundError(bookingId);
@@ -114,7 +100,7 @@ export class BookingsService {
           matchId = current.matchId;
         }
       },
-      { hooks },
+      { hooks: idempotency },
     );
   }
 
@@ -122,27 +108,21 @@ export class BookingsService {
    * Moves a booking to another match atomically. Both match rows are locked in one fixed
    * order (by id), so two opposite reschedules never deadlock.
    */
-  async reschedule(caller: Caller, bookingId: string, toMatchId: string, hooks?: TransactionHooks): Promise<Booking> {
+  async reschedule(caller: Caller, bookingId: string, toMatchId: string, idempotency?: IdempotentWrite): Promise<Booking> {
     const booking = await this.get(caller, bookingId);
     if (booking.status !== 'confirmed') throw new BookingNotConfirmedError(bookingId);
     if (booking.matchId === toMatchId) return booking;
     return this.transactions.run(
       'reschedule-booking',
       async (queryRunner) => {
-        const fromMatchId = booking.matchId;
-        const locked = await this.matches.lockManyById(queryRunner, [fromMatchId, toMatchId], 'reschedule-booking');
-        const target = locked.get(toMatchId);
-        if (!target) throw new MatchNotFoundError(toMatchId);
-        const availableSlots = await this.availability.freeSlots(queryRunner, target, booking.slots);
-        if (availableSlots < booking.slots) throw new InsufficientSlotsError(toMatchId, booking.slots, availableSlots);
-        const moved = await this.bookings.moveConfirmed(queryRunner, bookingId, fromMatchId, toMatchId);
+        const moved = await this.ledger.moveBooking(queryRunner, booking, toMatchId);
         if (moved) return moved;
         // Cancelled or moved by a concurrent request since our read.
         const current = await this.bookings.findById(bookingId, queryRunner);
         if (current?.status === 'cancelled') throw new BookingNotConfirmedError(bookingId);
         throw new ConcurrencyConflictError(`Booking ${bookingId} was moved by a concurrent request; retry`);
       },
-      { hooks },
+      { hooks: idempotency },
     );
   }
 

@@ -7,18 +7,16 @@ import {
   CommitOutcomeUnknownError,
   ConcurrencyConflictError,
   DatabaseUnavailableError,
-  IdempotencyInFlightError,
   InsufficientSlotsError,
   MatchNotFoundError,
   OutcomeUnknownError,
 } from '../errors/domain-errors';
-import { HoldsRepository } from '../holds/holds.repository';
 import { IdempotencyRepository } from '../idempotency/idempotency.repository';
-import { type IdempotencyClaim, ReplayStoredResponse, storedResponse } from '../idempotency/idempotency.service';
-import { MatchesRepository } from '../matches/matches.repository';
+import type { IdempotentWrite } from '../idempotency/idempotent-write';
+import { type ReservationRequestRow, SlotLedger } from '../inventory/slot-ledger';
 import { Metrics } from '../observability/metrics';
-import type { Booking } from './booking';
-import { BookingsRepository, type ReservationRequestRow, toBooking } from './bookings.repository';
+import { type Booking, toBooking } from './booking';
+import { BookingsRepository } from './bookings.repository';
 import type { Settled } from './coalescing-queue';
 
 export interface BookingRequest {
@@ -26,7 +24,7 @@ export interface BookingRequest {
   customerId: string;
   slots: number;
   /** Present when the request carries an Idempotency-Key. */
-  claim?: IdempotencyClaim;
+  idempotency?: IdempotentWrite;
 }
 
 const TRANSACTION = 'book-slots';
@@ -34,7 +32,7 @@ const TRANSACTION = 'book-slots';
 /** One pass over some requests of a batch: their outcomes, by index into the batch. */
 interface Pass {
   outcomes: Map<number, Settled<Booking>>;
-  /** Requests refused for lack of slots while their match's held counter (which may include expired holds) was not zero. */
+  /** Requests refused for lack of slots while their match's stored held counter (which may include expired holds) was not zero. */
   refusedWhileHeld: number[];
 }
 
@@ -52,8 +50,11 @@ interface Pass {
  * server would then commit it even after the client vanished or gave up, and no
  * idle-in-transaction timeout could free its locks.)
  *
- * Requests refused while their match's held counter is not zero get a second pass, which
+ * Requests refused while their match's stored held counter is not zero get a second pass, which
  * releases the expired holds of those matches and decides them again.
+ *
+ * The row locks, the reservation statement and the release of expired holds are the slot
+ * ledger's (inventory/slot-ledger.ts); this class runs them in the reservation transaction.
  *
  * A pass that fails over several matches (one match's lock timed out, say) is run again for
  * each match apart, so the error reaches only the requests of the match it belongs to.
@@ -65,8 +66,7 @@ export class Reservations {
   constructor(
     private readonly transactions: TransactionRunner,
     private readonly bookings: BookingsRepository,
-    private readonly holds: HoldsRepository,
-    private readonly matches: MatchesRepository,
+    private readonly ledger: SlotLedger,
     private readonly idempotencyRecords: IdempotencyRepository,
     private readonly commitOutcomes: CommitOutcomes,
     private readonly metrics: Metrics,
@@ -122,9 +122,8 @@ export class Reservations {
   private passAfterReleasingExpiredHolds(requests: BookingRequest[], bookingIds: string[], indexes: number[]): Promise<Pass> {
     const matchIds = [...new Set(indexes.map((index) => requests[index]!.matchId))];
     return this.inTransaction(async (queryRunner) => {
-      // Lock order everywhere: match rows first (by id), then their holds and bookings.
-      await this.matches.lockManyById(queryRunner, matchIds, TRANSACTION);
-      await this.holds.expireDue(queryRunner, matchIds);
+      await this.ledger.lockMatches(queryRunner, matchIds, TRANSACTION);
+      await this.ledger.releaseExpiredHolds(queryRunner, matchIds);
       return this.decide(queryRunner, requests, bookingIds, indexes, { rowsLocked: true });
     });
   }
@@ -185,8 +184,8 @@ export class Reservations {
     if (open.length === 0) return { outcomes, refusedWhileHeld: [] };
 
     const rows = open.map((index) => toRequestRow(requests[index]!, bookingIds[index]!, transactionTime));
-    if (!rowsLocked) await this.matches.lockManyById(queryRunner, [...new Set(rows.map((row) => row.matchId))], TRANSACTION);
-    const decided = await this.bookings.reserveLocked(queryRunner, rows);
+    if (!rowsLocked) await this.ledger.lockMatches(queryRunner, [...new Set(rows.map((row) => row.matchId))], TRANSACTION);
+    const decided = await this.ledger.reserve(queryRunner, rows);
     if (decided[0]!.records_written !== rows.filter((row, position) => row.record && decided[position]!.accepted).length) {
       // A record appeared despite the claim (a writer that took no advisory lock): the rerun replays it.
       throw new ConcurrencyConflictError('An idempotency record was written concurrently');
@@ -201,7 +200,7 @@ export class Reservations {
         outcomes.set(index, { ok: true, value: toBooking(row as Parameters<typeof toBooking>[0]) });
       } else {
         outcomes.set(index, { ok: false, error: new InsufficientSlotsError(matchId, slots, row.free_before!) });
-        if (row.held_slots! > 0) refusedWhileHeld.push(index);
+        if (row.stored_held_slots! > 0) refusedWhileHeld.push(index);
       }
     });
     return { outcomes, refusedWhileHeld };
@@ -219,18 +218,17 @@ export class Reservations {
     indexes: number[],
     outcomes: Map<number, Settled<Booking>>,
   ): Promise<Date | undefined> {
-    // BookingsService lets one request per key into the queue, so the keys of a batch are distinct.
-    const claimed = indexes.filter((index) => requests[index]!.claim !== undefined);
+    // IdempotencyService lets one request per key run in an instance, so the keys of a batch are distinct.
+    const claimed = indexes.filter((index) => requests[index]!.idempotency !== undefined);
     if (claimed.length === 0) return undefined;
 
     const { transactionTime, claims } = await this.idempotencyRecords.claimScopes(
       queryRunner,
-      claimed.map((index) => requests[index]!.claim!.scope),
+      claimed.map((index) => requests[index]!.idempotency!.scope),
     );
     claimed.forEach((index, position) => {
-      const { locked, stored } = claims[position]!;
-      if (!locked) outcomes.set(index, { ok: false, error: new IdempotencyInFlightError(requests[index]!.claim!.scope.key) });
-      else if (stored) outcomes.set(index, { ok: false, error: new ReplayStoredResponse(stored) });
+      const settled = requests[index]!.idempotency!.settledBy(claims[position]!);
+      if (settled) outcomes.set(index, { ok: false, error: settled });
     });
     return transactionTime;
   }
@@ -253,10 +251,10 @@ function describe(error: unknown): string {
 function toRequestRow(request: BookingRequest, bookingId: string, transactionTime: Date | undefined): ReservationRequestRow {
   const { matchId } = request;
   const row: ReservationRequestRow = { matchId, bookingId, customerId: request.customerId, slots: request.slots };
-  if (!request.claim) return row;
-  const { claim } = request;
+  const { idempotency } = request;
+  if (!idempotency) return row;
   // Exactly what toBooking() makes of the inserted row: the same id, and created_at = now() of this transaction.
   const booking: Booking = { id: bookingId, matchId, customerId: request.customerId, slots: request.slots, status: 'confirmed', createdAt: transactionTime!, cancelledAt: null };
-  const response = storedResponse(claim, booking);
-  return { ...row, record: { endpoint: claim.scope.endpoint, key: claim.scope.key, requestHash: response.requestHash, status: response.status, body: response.body, ttlMs: claim.ttlMs } };
+  const { requestHash, status, body } = idempotency.recordOf(booking);
+  return { ...row, record: { endpoint: idempotency.scope.endpoint, key: idempotency.scope.key, requestHash, status, body, ttlMs: idempotency.ttlMs } };
 }

@@ -2,6 +2,7 @@ import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import type { AppConfig } from '../config/app-config';
 import { ConfigurationError } from '../config/environment';
+import { ADVISORY_LOCK_KEYS } from './advisory-locks';
 import { buildDataSourceOptions } from './data-source-options';
 import { type EmbeddedPostgresServer, startEmbeddedPostgres } from './embedded-postgres';
 
@@ -30,9 +31,6 @@ export async function resolveDatabase(config: AppConfig, logger: Logger): Promis
   return { url: embedded.url, embedded };
 }
 
-/** Arbitrary constant key of the advisory lock that serialises migration runs across instances. */
-const MIGRATION_LOCK_KEY = 7_317_001;
-
 /**
  * Runs pending migrations on a connection without the service's short timeouts. Instances
  * that start together take turns through an advisory lock, so each migration runs once.
@@ -41,7 +39,7 @@ export async function runPendingMigrations(config: AppConfig, url: string, logge
   const lockClient = new Client({ connectionString: url, application_name: 'match-booking-migration-lock' });
   await lockClient.connect();
   try {
-    await lockClient.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    await lockClient.query('SELECT pg_advisory_lock($1)', [ADVISORY_LOCK_KEYS.migrations]);
     const dataSource = new DataSource(buildDataSourceOptions(config.database, url, 'migrations'));
     await dataSource.initialize();
     try {

@@ -1,14 +1,13 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Req, Res } from '@nestjs/common';
-import type { Request, Response } from 'express';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { CurrentCaller } from '../auth/auth.decorators';
-import type { Caller } from '../bookings/booking';
+import type { Caller } from '../auth/caller';
+import type { Booking } from '../bookings/booking';
 import { BookingResponse } from '../bookings/dto/booking.dto';
 import { ApiProblems } from '../errors/api-problems.decorator';
 import { uuidPipe } from '../errors/request-validation';
-import { ApiIdempotencyKey } from '../idempotency/api-idempotency-key.decorator';
-import { idempotentRequest, respond } from '../idempotency/idempotent-request';
-import { IdempotencyService } from '../idempotency/idempotency.service';
+import { CurrentIdempotentWrite, Idempotent } from '../idempotency/idempotent.decorator';
+import type { IdempotentWrite } from '../idempotency/idempotent-write';
 import { CreateHoldDto, HoldResponse } from './dto/hold.dto';
 import type { Hold } from './hold';
 import { HoldsService } from './holds.service';
@@ -18,25 +17,20 @@ import { HoldsService } from './holds.service';
 @ApiProblems(401)
 @Controller()
 export class HoldsController {
-  constructor(
-    private readonly holds: HoldsService,
-    private readonly idempotency: IdempotencyService,
-  ) {}
+  constructor(private readonly holds: HoldsService) {}
 
   @Post('matches/:id/holds')
   @ApiOperation({ summary: 'Hold slots of a match for HOLD_TTL_MS (default 10 minutes); they count against availability' })
   @ApiCreatedResponse({ type: HoldResponse })
   @ApiProblems(400, 404, 409, 413, 415, 422, 503)
-  @ApiIdempotencyKey()
-  async create(
+  @Idempotent()
+  create(
     @CurrentCaller() caller: Caller,
     @Param('id', uuidPipe('id')) matchId: string,
     @Body() body: CreateHoldDto,
-    @Req() request: Request,
-    @Res({ passthrough: true }) response: Response,
-  ): Promise<unknown> {
-    const idempotent = idempotentRequest(request, caller, 'POST /api/v1/matches/:id/holds', 201);
-    return respond(response, await this.idempotency.execute(idempotent, (hooks) => this.holds.create(caller, matchId, body.slots, hooks)));
+    @CurrentIdempotentWrite() idempotency: IdempotentWrite | undefined,
+  ): Promise<Hold> {
+    return this.holds.create(caller, matchId, body.slots, idempotency);
   }
 
   @Get('holds/:id')
@@ -51,15 +45,13 @@ export class HoldsController {
   @ApiOperation({ summary: 'Turn the hold into a confirmed booking; 410 once it has expired' })
   @ApiCreatedResponse({ type: BookingResponse })
   @ApiProblems(400, 404, 409, 410, 422, 503)
-  @ApiIdempotencyKey()
-  async confirm(
+  @Idempotent()
+  confirm(
     @CurrentCaller() caller: Caller,
     @Param('id', uuidPipe('id')) id: string,
-    @Req() request: Request,
-    @Res({ passthrough: true }) response: Response,
-  ): Promise<unknown> {
-    const idempotent = idempotentRequest(request, caller, 'POST /api/v1/holds/:id/confirm', 201);
-    return respond(response, await this.idempotency.execute(idempotent, (hooks) => this.holds.confirm(caller, id, hooks)));
+    @CurrentIdempotentWrite() idempotency: IdempotentWrite | undefined,
+  ): Promise<Booking> {
+    return this.holds.confirm(caller, id, idempotency);
   }
 
   @Delete('holds/:id')

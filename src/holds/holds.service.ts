@@ -1,24 +1,17 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
-import type { Booking, Caller } from '../bookings/booking';
-import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import type { QueryRunner } from 'typeorm';
+import type { Caller } from '../auth/caller';
+import type { Booking } from '../bookings/booking';
 import { BookingsRepository } from '../bookings/bookings.repository';
+import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { CommitOutcomes } from '../database/commit-outcome';
 import { type TransactionHooks, TransactionRunner } from '../database/transaction-runner';
-import {
-  HoldExpiredError,
-  HoldNotActiveError,
-  HoldNotFoundError,
-  InsufficientSlotsError,
-  InvalidInputError,
-  MatchNotFoundError,
-  OutcomeUnknownError,
-} from '../errors/domain-errors';
-import { MatchesRepository } from '../matches/matches.repository';
+import { HoldExpiredError, HoldNotActiveError, HoldNotFoundError, InvalidInputError, OutcomeUnknownError } from '../errors/domain-errors';
+import type { IdempotentWrite } from '../idempotency/idempotent-write';
+import { SlotLedger } from '../inventory/slot-ledger';
 import type { Hold } from './hold';
 import { HoldsRepository } from './holds.repository';
-import { SlotAvailability } from './slot-availability';
 
 /** Reserve now, confirm later: held slots count against availability until confirmed, released or expired. */
 @Injectable()
@@ -28,8 +21,7 @@ export class HoldsService {
 
   constructor(
     private readonly holds: HoldsRepository,
-    private readonly matches: MatchesRepository,
-    private readonly availability: SlotAvailability,
+    private readonly ledger: SlotLedger,
     private readonly transactions: TransactionRunner,
     private readonly commitOutcomes: CommitOutcomes,
     private readonly bookings: BookingsRepository,
@@ -43,19 +35,17 @@ export class HoldsService {
    * A retry of a hold that was made would hold the slots twice, so when the connection fails
    * during COMMIT the hold is looked up by its id (made here for that) before answering.
    */
-  async create(caller: Caller, matchId: string, slots: number, hooks?: TransactionHooks): Promise<Hold> {
+  async create(caller: Caller, matchId: string, slots: number, idempotency?: IdempotentWrite): Promise<Hold> {
     if (slots > this.maxSlots) throw new InvalidInputError('slots', `slots must not be greater than ${this.maxSlots}`);
     const id = randomUUID();
     return this.commitOutcomes.resolve(
       'create-hold',
       () =>
-        this.transactions.run('create-hold', async (queryRunner) => {
-          const match = await this.matches.lockById(queryRunner, matchId, 'create-hold');
-          if (!match) throw new MatchNotFoundError(matchId);
-          const availableSlots = await this.availability.freeSlots(queryRunner, match, slots);
-          if (availableSlots < slots) throw new InsufficientSlotsError(matchId, slots, availableSlots);
-          return this.holds.insertActive(queryRunner, { id, matchId, customerId: caller.customerId, slots, ttlMs: this.ttlMs });
-        }, { hooks }),
+        this.transactions.run(
+          'create-hold',
+          (queryRunner) => this.ledger.createHold(queryRunner, { id, matchId, customerId: caller.customerId, slots, ttlMs: this.ttlMs }),
+          { hooks: idempotency },
+        ),
       async () => {
         const made = await this.holds.findById(id);
         return made && withoutExpiry(made);
@@ -75,35 +65,34 @@ export class HoldsService {
    * Turns the hold into a confirmed booking. An expired hold answers 410 and its slots go back
    * to the match (committed before the error is raised).
    */
-  async confirm(caller: Caller, holdId: string, hooks?: TransactionHooks): Promise<Booking> {
+  async confirm(caller: Caller, holdId: string, idempotency?: IdempotentWrite): Promise<Booking> {
     const hold = await this.get(caller, holdId);
     // Expired is expired, whether the sweeper marked it or it is still active past its time.
     if (hold.status === 'expired') throw new HoldExpiredError(holdId);
     if (hold.status !== 'active') throw new HoldNotActiveError(holdId, hold.status, hold.bookingId);
     const bookingId = randomUUID();
     const work = async (queryRunner: QueryRunner): Promise<ConfirmOutcome> => {
-      await this.matches.lockById(queryRunner, hold.matchId, 'confirm-hold');
-      const booking = await this.holds.confirm(queryRunner, holdId, hold.matchId, bookingId);
+      const booking = await this.ledger.confirmHold(queryRunner, hold, bookingId);
       if (booking) return { kind: 'confirmed' as const, booking };
       const current = await this.holds.findById(holdId, queryRunner);
       if (current?.status === 'active' && current.expired) {
-        await this.holds.expireDue(queryRunner, [hold.matchId]);
+        await this.ledger.releaseExpiredHolds(queryRunner, [hold.matchId]);
         return { kind: 'expired' as const };
       }
       return { kind: 'unchanged' as const, current };
     };
-    const confirmHooks: TransactionHooks | undefined = hooks && {
+    const hooks: TransactionHooks | undefined = idempotency && {
       // Only a confirmation is a success to record; an expiry commits its release but answers 410.
-      before: hooks.before,
-      after: (queryRunner, outcome) =>
-        (outcome as ConfirmOutcome).kind === 'confirmed' && hooks.after
-          ? hooks.after(queryRunner, (outcome as { booking: Booking }).booking)
-          : Promise.resolve(),
+      before: idempotency.before,
+      after: (queryRunner, outcome) => {
+        const confirmed = outcome as ConfirmOutcome;
+        return confirmed.kind === 'confirmed' ? idempotency.after(queryRunner, confirmed.booking) : Promise.resolve();
+      },
     };
     // After an unknown COMMIT the hold tells what happened: confirmed into this booking, expired, or still active (rolled back).
     const outcome = await this.commitOutcomes.resolve<ConfirmOutcome>(
       'confirm-hold',
-      () => this.transactions.run('confirm-hold', work, { hooks: confirmHooks }),
+      () => this.transactions.run('confirm-hold', work, { hooks }),
       async () => {
         const current = await this.holds.findById(holdId);
         if (current?.status === 'active') return undefined;
@@ -123,10 +112,7 @@ export class HoldsService {
     const hold = await this.get(caller, holdId);
     if (hold.status === 'confirmed') throw new HoldNotActiveError(holdId, hold.status, hold.bookingId);
     if (hold.status !== 'active') return;
-    const released = await this.transactions.run('release-hold', async (queryRunner) => {
-      await this.matches.lockById(queryRunner, hold.matchId, 'release-hold');
-      return this.holds.release(queryRunner, holdId, hold.matchId);
-    });
+    const released = await this.transactions.run('release-hold', (queryRunner) => this.ledger.releaseHold(queryRunner, hold));
     if (released) return;
     const current = await this.holds.findById(holdId);
     if (current?.status === 'confirmed') throw new HoldNotActiveError(holdId, current.status, current.bookingId);

@@ -1,44 +1,39 @@
-import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
-import { TransactionRunner } from '../database/transaction-runner';
+import { ADVISORY_LOCK_KEYS } from '../database/advisory-locks';
+import { type Exclusively, JobRunner, type PeriodicJob, SKIPPED } from '../jobs/job-runner';
 import { IdempotencyRepository } from './idempotency.repository';
 
 const BATCH = 1_000;
 const MAX_BATCHES = 100;
 
-/** Every IDEMPOTENCY_PURGE_INTERVAL_MS, deletes expired idempotency records in batches; safe on several instances at once (SKIP LOCKED). */
+/** Every IDEMPOTENCY_PURGE_INTERVAL_MS, deletes expired idempotency records in batches, on one instance at a time. */
 @Injectable()
-export class IdempotencyPurger implements OnApplicationBootstrap, OnApplicationShutdown {
+export class IdempotencyPurger implements PeriodicJob<number> {
+  readonly name = 'purge-idempotency-keys';
+  readonly lockKey = ADVISORY_LOCK_KEYS.purgeIdempotencyKeys;
+  readonly intervalMs: number;
   private readonly logger = new Logger(IdempotencyPurger.name);
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> | undefined;
 
   constructor(
     private readonly records: IdempotencyRepository,
-    private readonly transactions: TransactionRunner,
-    @Inject(APP_CONFIG) private readonly config: Pick<AppConfig, 'idempotency'>,
-  ) {}
-
-  onApplicationBootstrap(): void {
-    const { purgeIntervalMs } = this.config.idempotency;
-    if (purgeIntervalMs === 0) return;
-    this.timer = setInterval(() => {
-      this.running ??= this.runOnce()
-        .catch((error: unknown) => this.logger.error(`Idempotency purge failed: ${error instanceof Error ? error.message : String(error)}`))
-        .finally(() => (this.running = undefined));
-    }, purgeIntervalMs);
-    this.timer.unref();
+    private readonly runner: JobRunner,
+    @Inject(APP_CONFIG) config: Pick<AppConfig, 'idempotency'>,
+  ) {
+    this.intervalMs = config.idempotency.purgeIntervalMs;
+    runner.schedule(this);
   }
 
-  async onApplicationShutdown(): Promise<void> {
-    clearInterval(this.timer);
-    await this.running;
+  /** Returns how many records were purged, or null when another instance is purging. */
+  runOnce(): Promise<number | null> {
+    return this.runner.runNow(this);
   }
 
-  async runOnce(): Promise<number> {
+  async run(exclusively: Exclusively): Promise<number | null> {
     let purged = 0;
     for (let batch = 0; batch < MAX_BATCHES; batch += 1) {
-      const deleted = await this.transactions.run('purge-idempotency-keys', (queryRunner) => this.records.purgeExpired(queryRunner, BATCH));
+      const deleted = await exclusively((queryRunner) => this.records.purgeExpired(queryRunner, BATCH));
+      if (deleted === SKIPPED) return batch === 0 ? null : purged;
       purged += deleted;
       if (deleted < BATCH) break;
     }

@@ -1,13 +1,12 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import type Redis from 'ioredis';
-import type { QueryRunner } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
-import type { TransactionHooks } from '../database/transaction-runner';
 import { IdempotencyInFlightError, IdempotencyKeyReusedError } from '../errors/domain-errors';
 import { type LockHandle, LockService, LockUnavailableError } from '../locks/lock.service';
 import { REDIS_CLIENT } from '../redis/redis.module';
 import { type IdempotencyScope, IdempotencyRepository, type StoredResponse } from './idempotency.repository';
+import { IdempotentWrite, ReplayStoredResponse } from './idempotent-write';
 
 export interface IdempotentRequest {
   scope: IdempotencyScope;
@@ -19,49 +18,22 @@ export interface IdempotentRequest {
 
 export type IdempotentOutcome<T> = { replayed: false; value: T } | { replayed: true; status: number; body: unknown };
 
-/** What a write must record, in its own transaction, when it succeeds. */
-export interface IdempotencyClaim {
-  scope: IdempotencyScope;
-  requestHash: string;
-  successStatus: number;
-  ttlMs: number;
-}
-
-/**
- * Handed to the write. A write run by TransactionRunner passes it on as its hooks (the record is
- * claimed before the work and written after it); a write that records many requests in one
- * statement (the coalesced bookings) uses `claim` and settles with ReplayStoredResponse or
- * IdempotencyInFlightError itself.
- */
-export interface IdempotencyGuard extends TransactionHooks {
-  claim: IdempotencyClaim;
-}
-
-/** Ends a write whose key turned out to have a committed record: roll back and replay the record. */
-export class ReplayStoredResponse extends Error {
-  constructor(readonly stored: StoredResponse) {
-    super('replay the stored response');
-  }
-}
-
-/** The record of a successful write: its body is what Express sends (Dates become ISO strings). */
-export function storedResponse(claim: IdempotencyClaim, value: unknown): StoredResponse {
-  return { requestHash: claim.requestHash, status: claim.successStatus, body: toJson(value) };
-}
-
 const IN_FLIGHT_TTL_MS = 60_000;
 
 /**
  * Idempotency-Key handling (IETF httpapi-idempotency-key-header draft): the same key and the same
  * request replay the first success; the same key with another request is a 422; a key whose
  * first request is still running is a 409. Only successes are stored, so a retry after a 409,
- * 429 or 5xx runs again. PostgreSQL is the truth (the record commits with the write); Redis
- * holds the in-flight lock and a cache of completed responses, and the service works without it.
+ * 429 or 5xx runs again. PostgreSQL is the truth (the record commits with the write, see
+ * idempotent-write.ts); Redis holds the in-flight lock and a cache of completed responses, and
+ * the service works without it. Routes opt in with @Idempotent() (idempotent.decorator.ts).
  */
 @Injectable()
 export class IdempotencyService {
   private readonly logger = new Logger(IdempotencyService.name);
   private readonly ttlMs: number;
+  /** Scopes of writes running in this instance: a retry arriving meanwhile is told at once, even without Redis. */
+  private readonly inFlightHere = new Set<string>();
 
   constructor(
     private readonly records: IdempotencyRepository,
@@ -76,36 +48,27 @@ export class IdempotencyService {
     return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
   }
 
-  async execute<T>(request: IdempotentRequest | undefined, operation: (guard?: IdempotencyGuard) => Promise<T>): Promise<IdempotentOutcome<T>> {
-    if (!request) return { replayed: false, value: await operation() };
+  /** Runs the write once per key: replays a recorded answer, or runs `operation` with the IdempotentWrite it must pass on. */
+  async execute<T>(request: IdempotentRequest, operation: (write: IdempotentWrite) => Promise<T>): Promise<IdempotentOutcome<T>> {
     const { scope } = request;
     const stored = await this.lookup(scope);
     if (stored) return this.replay(stored, request);
 
-    const claim: IdempotencyClaim = { scope, requestHash: request.requestHash, successStatus: request.successStatus, ttlMs: this.ttlMs };
-    const inFlight = await this.acquireInFlight(scope);
+    const here = redisKey(scope);
+    if (this.inFlightHere.has(here)) throw new IdempotencyInFlightError(scope.key);
+    this.inFlightHere.add(here);
+    let inFlight: LockHandle | null = null;
     try {
-      const value = await operation({
-        claim,
-        before: async (queryRunner: QueryRunner) => {
-          // The backstop of the Redis lock, and the only guard when Redis is down.
-          const { claims } = await this.records.claimScopes(queryRunner, [scope]);
-          if (!claims[0]!.locked) throw new IdempotencyInFlightError(scope.key);
-          if (claims[0]!.stored) throw new ReplayStoredResponse(claims[0]!.stored);
-        },
-        after: async (queryRunner: QueryRunner, result: unknown) => {
-          if (!(await this.records.insert(queryRunner, scope, storedResponse(claim, result), this.ttlMs))) {
-            const committed = await this.records.find(scope, queryRunner);
-            if (committed) throw new ReplayStoredResponse(committed);
-          }
-        },
-      });
-      await this.cache(scope, storedResponse(claim, value));
+      inFlight = await this.acquireInFlight(scope);
+      const write = new IdempotentWrite(scope, request.requestHash, request.successStatus, this.ttlMs, this.records);
+      const value = await operation(write);
+      await this.cache(scope, write.recordOf(value));
       return { replayed: false, value };
     } catch (error) {
       if (error instanceof ReplayStoredResponse) return this.replay(error.stored, request);
       throw error;
     } finally {
+      this.inFlightHere.delete(here);
       if (inFlight) await this.locks.release(inFlight);
     }
   }
@@ -153,9 +116,4 @@ export class IdempotencyService {
 
 function redisKey(scope: IdempotencyScope): string {
   return createHash('sha256').update(`${scope.customerId}\u0000${scope.endpoint}\u0000${scope.key}`).digest('hex');
-}
-
-/** What Express would send: Dates become ISO strings. */
-function toJson(value: unknown): unknown {
-  return JSON.parse(JSON.stringify(value)) as unknown;
 }

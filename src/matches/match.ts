@@ -1,3 +1,5 @@
+import { freeSlots } from '../inventory/slot-counters';
+
 /** A match as the service reads it. */
 export interface Match {
   id: string;
@@ -5,21 +7,10 @@ export interface Match {
   startsAt: Date;
   capacity: number;
   bookedSlots: number;
-  /** Slots of live holds (active and unexpired), whether or not expired ones were released yet. */
+  /** The live held slots (active and unexpired holds), whether or not expired ones were released yet. */
   heldSlots: number;
   createdAt: Date;
   updatedAt: Date;
-}
-
-/**
- * The counters of a match whose row is locked: what a write needs to decide. heldSlots is the
- * stored counter, which may still include expired holds (see holds/slot-availability.ts).
- */
-export interface LockedMatch {
-  id: string;
-  capacity: number;
-  bookedSlots: number;
-  heldSlots: number;
 }
 
 /** The API representation, with the derived availability. */
@@ -28,6 +19,6 @@ export interface MatchView extends Match {
 }
 
 export function toMatchView(match: Match): MatchView {
-  // An expired hold never counts against availability, swept or not.
-  return { ...match, availableSlots: match.capacity - match.bookedSlots - match.heldSlots };
+  // heldSlots is the live figure: an expired hold never counts against availability, swept or not.
+  return { ...match, availableSlots: freeSlots(match) };
 }

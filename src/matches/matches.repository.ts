@@ -1,10 +1,9 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { DataSource, type QueryRunner } from 'typeorm';
-import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { ReadReplicas } from '../database/read-replicas';
-import { type KeysetPosition, queryPreparedRows, queryRows, statementName } from '../database/sql';
-import { Metrics } from '../observability/metrics';
-import type { LockedMatch, Match } from './match';
+import { type KeysetPosition, queryRows } from '../database/sql';
+import { LIVE_HELD_SLOTS_SQL } from '../inventory/slot-counters';
+import type { Match } from './match';
 
 interface MatchRow {
   id: string;
@@ -18,19 +17,9 @@ interface MatchRow {
   position_at: string;
 }
 
-const MATCH_COLUMNS = `id, title, starts_at, capacity, booked_slots,
-  held_slots - (SELECT COALESCE(SUM(h.slots), 0) FROM holds h
-                 WHERE h.match_id = matches.id AND h.status = 'active' AND h.expires_at <= now())::int AS live_held_slots,
+const MATCH_COLUMNS = `id, title, starts_at, capacity, booked_slots, ${LIVE_HELD_SLOTS_SQL} AS live_held_slots,
   created_at, updated_at,
   to_char(starts_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS position_at`;
-
-/**
- * Locks match rows, in id order like every multi-row lock here, and reads their counters: the
- * first statement of every write of a match (the hold sweeper's skips locked rows instead).
- * The counters are changed by later statements of the transaction, whose snapshots are taken
- * after the lock is held (see RESERVE_SLOTS_SQL for why that matters).
- */
-export const LOCK_MATCHES_SQL = 'SELECT id, capacity, booked_slots, held_slots FROM matches WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE';
 
 export interface MatchListFilter {
   from?: Date;
@@ -45,14 +34,12 @@ export interface MatchChanges {
   capacity?: number;
 }
 
-/** Every SQL statement about matches. */
+/** The statements about matches that leave the slot counters alone (those are the slot ledger's, inventory/slot-ledger.ts). */
 @Injectable()
 export class MatchesRepository {
   constructor(
     private readonly dataSource: DataSource,
-    private readonly metrics: Metrics,
     private readonly replicas: ReadReplicas,
-    @Inject(APP_CONFIG) private readonly config: Pick<AppConfig, 'database'>,
   ) {}
 
   async insert(match: { title: string; startsAt: Date; capacity: number }): Promise<Match> {
@@ -95,30 +82,7 @@ export class MatchesRepository {
     return rows.map((row) => ({ match: toMatch(row), position: { at: row.position_at, id: row.id } }));
   }
 
-  /**
-   * Locks the match row until the transaction ends; every change of its counters starts here.
-   * It reads only the counters, so the row lock is taken and held with as little work as
-   * possible. The time this takes is nearly all lock wait, and is recorded as such.
-   */
-  async lockById(queryRunner: QueryRunner, id: string, transaction: string): Promise<LockedMatch | undefined> {
-    return (await this.lockManyById(queryRunner, [id], transaction)).get(id);
-  }
-
-  /**
-   * Locks several match rows in one fixed order (by id), so that two transactions locking the
-   * same rows can never wait for each other in a cycle. Returns the matches found.
-   */
-  async lockManyById(queryRunner: QueryRunner, ids: string[], transaction: string): Promise<Map<string, LockedMatch>> {
-    const stopTimer = this.metrics.rowLockWait.startTimer({ transaction });
-    try {
-      const rows = await queryPreparedRows<{ id: string; capacity: number; booked_slots: number; held_slots: number }>(queryRunner, statementName(this.config.database, 'lock-matches'), LOCK_MATCHES_SQL, [ids]);
-      return new Map(rows.map((row) => [row.id, { id: row.id, capacity: row.capacity, bookedSlots: row.booked_slots, heldSlots: row.held_slots }]));
-    } finally {
-      stopTimer();
-    }
-  }
-
-  /** Call with the row locked (lockById). */
+  /** Call with the row locked (SlotLedger.lockForChange), which also checks a new capacity. */
   async update(queryRunner: QueryRunner, id: string, changes: MatchChanges): Promise<Match> {
     const [row] = await queryRows<MatchRow>(
       queryRunner,

@@ -1,8 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { TransactionRunner } from '../database/transaction-runner';
-import { SlotAvailability } from '../holds/slot-availability';
 import { type KeysetPosition, type Page, toPage } from '../database/sql';
-import { CapacityBelowBookedError, MatchNotFoundError } from '../errors/domain-errors';
+import { MatchNotFoundError } from '../errors/domain-errors';
+import { SlotLedger } from '../inventory/slot-ledger';
 import { type MatchView, toMatchView } from './match';
 import { type MatchChanges, MatchesRepository } from './matches.repository';
 
@@ -18,7 +18,7 @@ export class MatchesService {
   constructor(
     private readonly matches: MatchesRepository,
     private readonly transactions: TransactionRunner,
-    private readonly availability: SlotAvailability,
+    private readonly ledger: SlotLedger,
   ) {}
 
   async create(input: { title: string; startsAt: Date; capacity: number }): Promise<MatchView> {
@@ -39,16 +39,7 @@ export class MatchesService {
   /** A capacity change locks the match row, so it cannot race a booking into overbooking. */
   async update(id: string, changes: MatchChanges): Promise<MatchView> {
     return this.transactions.run('update-match', async (queryRunner) => {
-      const match = await this.matches.lockById(queryRunner, id, 'update-match');
-      if (!match) throw new MatchNotFoundError(id);
-      if (changes.capacity !== undefined) {
-        // Free slots at the new capacity must not go negative: booked and live held slots stay.
-        const freeAtNewCapacity = await this.availability.freeSlots(queryRunner, { ...match, capacity: changes.capacity }, 0);
-        if (freeAtNewCapacity < 0) {
-          const liveHeldSlots = changes.capacity - match.bookedSlots - freeAtNewCapacity;
-          throw new CapacityBelowBookedError(id, changes.capacity, match.bookedSlots, liveHeldSlots);
-        }
-      }
+      await this.ledger.lockForChange(queryRunner, id, changes.capacity);
       return toMatchView(await this.matches.update(queryRunner, id, changes));
     });
   }

@@ -133,10 +133,18 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  readonly reconciliationRuns = new Counter({
-    name: 'booking_reconciliation_runs_total',
-    help: 'Reconciliation runs by result (completed, skipped: another instance held the lock, failed)',
-    labelNames: ['result'] as const,
+  readonly jobRuns = new Counter({
+    name: 'booking_job_runs_total',
+    help: 'Runs of the periodic jobs by job and result (completed, skipped: another instance held the lock, failed)',
+    labelNames: ['job', 'result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly jobDuration = new Histogram({
+    name: 'booking_job_duration_seconds',
+    help: 'Duration of the periodic jobs, by job',
+    labelNames: ['job'] as const,
+    buckets: [0.001, 0.005, 0.025, 0.1, 0.5, 2.5, 10, 60],
     registers: [this.registry],
   });
 

@@ -12,7 +12,7 @@ import {
 import type { Request } from 'express';
 import { readBearerToken } from '../auth/auth.guard';
 import { InvalidTokenError, verifyAccessToken } from '../auth/jwt';
-import type { Caller } from '../bookings/booking';
+import type { Caller } from '../auth/caller';
 import type { RateLimitConfig } from '../config/app-config';
 import { Metrics } from '../observability/metrics';
 import { type RateLimitName, RateLimitedError } from './rate-limited.error';

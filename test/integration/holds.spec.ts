@@ -1,7 +1,7 @@
 import { Client } from 'pg';
 import request from 'supertest';
 import { HoldSweeper } from '../../src/holds/hold-sweeper';
-import { ReconciliationJob } from '../../src/reconciliation/reconciliation.job';
+import { ReconciliationJob } from '../../src/inventory/reconciliation.job';
 import { createMatch } from '../support/fixtures';
 import { startTestApp, type TestApp } from '../support/test-app';
 

@@ -43,6 +43,30 @@ describe.each([
     expect(await bookingsOf(matchId)).toBe(1);
   });
 
+  it('should scope each key to the method and route template, as records written by earlier versions are', async () => {
+    const customer = `scoped-${key()}`;
+    const auth = `Bearer ${t.token(customer)}`;
+    const matchId = await createMatch(t, 10);
+    const otherMatchId = await createMatch(t, 10);
+    const booking = (await book(matchId, key(), 1, customer).expect(201)).body as { id: string };
+    await request(t.server).post(`/api/v1/bookings/${booking.id}/reschedule`).set('Authorization', auth).set('Idempotency-Key', key()).send({ toMatchId: otherMatchId }).expect(200);
+    await request(t.server).post(`/api/v1/bookings/${booking.id}/cancel`).set('Authorization', auth).set('Idempotency-Key', key()).expect(200);
+    const hold = (await request(t.server).post(`/api/v1/matches/${matchId}/holds`).set('Authorization', auth).set('Idempotency-Key', key()).send({ slots: 1 }).expect(201)).body as { id: string };
+    await request(t.server).post(`/api/v1/holds/${hold.id}/confirm`).set('Authorization', auth).set('Idempotency-Key', key()).expect(201);
+
+    const rows = await t.dataSource.query<Array<{ endpoint: string; response_status: number }>>(
+      'SELECT endpoint, response_status FROM idempotency_keys WHERE customer_id = $1 ORDER BY created_at',
+      [customer],
+    );
+    expect(rows).toEqual([
+      { endpoint: 'POST /api/v1/matches/:id/bookings', response_status: 201 },
+      { endpoint: 'POST /api/v1/bookings/:id/reschedule', response_status: 200 },
+      { endpoint: 'POST /api/v1/bookings/:id/cancel', response_status: 200 },
+      { endpoint: 'POST /api/v1/matches/:id/holds', response_status: 201 },
+      { endpoint: 'POST /api/v1/holds/:id/confirm', response_status: 201 },
+    ]);
+  });
+
   it('should turn 50 concurrent identical requests with one key into exactly one booking', async () => {
     const matchId = await createMatch(t, 100);
     const k = key();

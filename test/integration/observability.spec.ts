@@ -3,7 +3,7 @@ import request from 'supertest';
 import type { DatabaseActivity } from '../../src/admin/db-activity.repository';
 import { TransactionRunner } from '../../src/database/transaction-runner';
 import { Metrics } from '../../src/observability/metrics';
-import { ReconciliationJob } from '../../src/reconciliation/reconciliation.job';
+import { ReconciliationJob } from '../../src/inventory/reconciliation.job';
 import { createMatch } from '../support/fixtures';
 import { freePort } from '../support/ports';
 import { startTestApp, type TestApp } from '../support/test-app';

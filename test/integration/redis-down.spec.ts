@@ -1,6 +1,8 @@
 import type Redis from 'ioredis';
 import request from 'supertest';
+import { TransactionRunner } from '../../src/database/transaction-runner';
 import { HoldSweeper } from '../../src/holds/hold-sweeper';
+import type { Exclusively } from '../../src/jobs/job-runner';
 import { LockService } from '../../src/locks/lock.service';
 import { REDIS_CLIENT } from '../../src/redis/redis.module';
 import { createMatch, matchCounters } from '../support/fixtures';
@@ -59,7 +61,7 @@ describe('with Redis down', () => {
     expect(await client.keys('idempotency-response:*')).toHaveLength(1);
   });
 
-  it('should not let a sweeper whose lock expired corrupt the counters when another sweeps at the same time', async () => {
+  it('should not let two sweeps that both believe they hold the lock corrupt the counters', async () => {
     const matches = await Promise.all(Array.from({ length: 6 }, () => createMatch(t, 10)));
     for (const matchId of matches) {
       for (let i = 0; i < 3; i += 1) {
@@ -68,8 +70,10 @@ describe('with Redis down', () => {
     }
     await t.dataSource.query(`UPDATE holds SET expires_at = now() - interval '1 second' WHERE match_id = ANY($1::uuid[])`, [matches]);
     const sweeper = t.app.get(HoldSweeper);
-    // Both believe they hold the lock (one of them only because its lock expired unnoticed).
-    const sweepAsIfLocked = () => sweeper['sweep'](new AbortController().signal, false);
+    // Both believe they hold the lock: each step runs in a plain transaction, without the advisory lock.
+    const transactions = t.app.get(TransactionRunner);
+    const withoutTheLock: Exclusively = (step) => transactions.run('sweep-holds', step);
+    const sweepAsIfLocked = () => sweeper.run(withoutTheLock);
 
     const [first, second] = await Promise.all([sweepAsIfLocked(), sweepAsIfLocked()]);
 

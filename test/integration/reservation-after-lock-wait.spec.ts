@@ -1,10 +1,8 @@
 import request from 'supertest';
 import type { QueryRunner } from 'typeorm';
-import { BookingsRepository } from '../../src/bookings/bookings.repository';
 import { Reservations } from '../../src/bookings/reservations';
-import { HoldsRepository } from '../../src/holds/holds.repository';
 import { LockTimeoutError, MatchNotFoundError } from '../../src/errors/domain-errors';
-import { MatchesRepository } from '../../src/matches/matches.repository';
+import { SlotLedger } from '../../src/inventory/slot-ledger';
 import { createMatch, lockMatchRow, matchCounters } from '../support/fixtures';
 import { startTestApp, type TestApp } from '../support/test-app';
 
@@ -46,7 +44,7 @@ describe('a reservation that waited for the match lock', () => {
     await holder.connect();
     try {
       await holder.startTransaction();
-      await t.app.get(MatchesRepository).lockById(holder, matchId, 'test-holder');
+      await t.app.get(SlotLedger).lockMatch(holder, matchId, 'test-holder');
       await change(holder);
       const waiting = waiter();
       await untilLockWaiters(1);
@@ -77,7 +75,7 @@ describe('a reservation that waited for the match lock', () => {
 
     const outcomes = await commitWhileWaiting(
       matchId,
-      (holder) => t.app.get(BookingsRepository).cancelConfirmed(holder, (booked.body as { id: string }).id, matchId),
+      (holder) => t.app.get(SlotLedger).cancelBooking(holder, (booked.body as { id: string }).id, matchId),
       () => t.app.get(Reservations).reserve(twoRequestsOfTwo(matchId)),
     );
 
@@ -91,7 +89,7 @@ describe('a reservation that waited for the match lock', () => {
 
     const outcomes = await commitWhileWaiting(
       matchId,
-      (holder) => t.app.get(HoldsRepository).release(holder, (held.body as { id: string }).id, matchId),
+      (holder) => t.app.get(SlotLedger).releaseHold(holder, { id: (held.body as { id: string }).id, matchId }),
       () => t.app.get(Reservations).reserve(twoRequestsOfTwo(matchId)),
     );
 
@@ -105,7 +103,7 @@ describe('a reservation that waited for the match lock', () => {
 
     const responses = await commitWhileWaiting(
       matchId,
-      (holder) => t.app.get(BookingsRepository).cancelConfirmed(holder, (booked.body as { id: string }).id, matchId),
+      (holder) => t.app.get(SlotLedger).cancelBooking(holder, (booked.body as { id: string }).id, matchId),
       () =>
         Promise.all([2, 2, 1].map((slots, i) =>
           request(t.server).post(`/api/v1/matches/${matchId}/bookings`).set('Authorization', as(`http-waiter-${i}`)).send({ slots }).then((r) => r),

@@ -1,0 +1,380 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { DataSource, type QueryRunner } from 'typeorm';
+import { type Booking, BOOKING_COLUMNS, BOOKING_FIELDS, type BookingRow, toBooking } from '../bookings/booking';
+import { APP_CONFIG, type AppConfig } from '../config/app-config';
+import { queryPreparedRows, queryRows, statementName } from '../database/sql';
+import { CapacityBelowBookedError, InsufficientSlotsError, MatchNotFoundError } from '../errors/domain-errors';
+import { type Hold, HOLD_COLUMNS, type HoldRow, toHold } from '../holds/hold';
+import { Metrics } from '../observability/metrics';
+import { freeSlots, type LockedMatch } from './slot-counters';
+
+/**
+ * Locks match rows, in id order like every multi-row lock here, and reads their counters: the
+ * first statement of every write of a match (the hold sweep skips locked rows instead). The
+ * counters are changed by later statements of the transaction, whose snapshots are taken after
+ * the lock is held (see RESERVE_SLOTS_SQL for why that matters).
+ */
+export const LOCK_MATCHES_SQL = 'SELECT id, capacity, booked_slots, held_slots FROM matches WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE';
+
+/** One booking request of a reservation batch; `record` is its idempotency record, written only if it is accepted. */
+export interface ReservationRequestRow {
+  matchId: string;
+  bookingId: string;
+  customerId: string;
+  slots: number;
+  record?: { endpoint: string; key: string; requestHash: string; status: number; body: unknown; ttlMs: number };
+}
+
+/**
+ * The decision on one request, with its booking when accepted (the booking columns are null
+ * otherwise). `accepted` is null when the match does not exist.
+ */
+export interface ReservationRow extends Nullable<Omit<BookingRow, 'position_at'>> {
+  accepted: boolean | null;
+  /** Free slots of the match when this request's turn came, by the stored held counter. */
+  free_before: number | null;
+  /** The match's stored held counter, which may include expired holds. */
+  stored_held_slots: number | null;
+  /** Idempotency records the statement wrote, over the whole batch. */
+  records_written: number;
+}
+
+type Nullable<T> = { [K in keyof T]: T[K] | null };
+
+/**
+ * The reservation of a batch of requests (of one match or of many), in one statement, run right
+ * after LOCK_MATCHES_SQL has locked the batch's match rows:
+ * - read the locked rows' counters;
+ * - decide each match's requests first come, first served: each takes its slots if they are
+ *   still free (a request for 3 slots may be refused while a later one for 1 slot is served);
+ * - add the accepted slots to the counters, insert the accepted bookings (ids made by the caller)
+ *   and the idempotency records of the accepted requests that carry a key.
+ * The row locks must come from a statement of their own, never from a FOR UPDATE in this one:
+ * under READ COMMITTED a statement's snapshot is taken before it waits for a lock, and when the
+ * lock holder commits lower counters (a cancellation, a released hold), FOR UPDATE would decide
+ * with the new row while the UPDATE below builds its new row from the snapshot's older, higher
+ * counters, and the CHECK constraint would refuse it (a spurious 500). A statement that starts
+ * once the locks are held reads the current row and writes from it.
+ * $1..$4 per request: match id, booking id, customer id, slots; $5..$10 per request the
+ * idempotency record's endpoint, key, request hash, status, body and ttl (null when it has none).
+ * The CHECK constraint on matches refuses overbooking even if this logic were wrong.
+ */
+export const RESERVE_SLOTS_SQL = `WITH RECURSIVE
+requests AS MATERIALIZED (
+  SELECT r.*, row_number() OVER (PARTITION BY r.match_id ORDER BY r.position) AS turn
+    FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int[]) WITH ORDINALITY AS r(match_id, booking_id, customer_id, slots, position)
+),
+locked AS MATERIALIZED (
+  SELECT id, capacity - booked_slots - held_slots AS free_slots, held_slots FROM matches
+   WHERE id IN (SELECT match_id FROM requests)
+),
+decided (match_id, turn, position, booking_id, customer_id, slots, accepted, free_after) AS (
+  SELECT id, 0::bigint, 0::bigint, NULL::uuid, NULL::text, 0, false, free_slots FROM locked
+  UNION ALL
+  SELECT r.match_id, r.turn, r.position, r.booking_id, r.customer_id, r.slots, r.slots <= d.free_after,
+         CASE WHEN r.slots <= d.free_after THEN d.free_after - r.slots ELSE d.free_after END
+    FROM decided d JOIN requests r ON r.match_id = d.match_id AND r.turn = d.turn + 1
+),
+accepted AS MATERIALIZED (SELECT * FROM decided WHERE accepted),
+counted AS (
+  UPDATE matches SET booked_slots = booked_slots + totals.slots
+    FROM (SELECT match_id, SUM(slots)::int AS slots FROM accepted GROUP BY match_id) totals
+   WHERE matches.id = totals.match_id
+),
+inserted AS (
+  INSERT INTO bookings (id, match_id, customer_id, slots)
+  SELECT booking_id, match_id, customer_id, slots FROM accepted
+  RETURNING ${BOOKING_FIELDS}
+),
+recorded AS (
+  INSERT INTO idempotency_keys (customer_id, endpoint, key, request_hash, response_status, response_body, expires_at)
+  SELECT a.customer_id, k.endpoint, k.key, k.request_hash, k.status, k.body, now() + make_interval(secs => k.ttl_ms / 1000.0)
+    FROM accepted a
+    JOIN unnest($5::text[], $6::text[], $7::text[], $8::int[], $9::jsonb[], $10::bigint[])
+         WITH ORDINALITY AS k(endpoint, key, request_hash, status, body, ttl_ms, position) USING (position)
+   WHERE k.key IS NOT NULL
+  ON CONFLICT (customer_id, endpoint, key) DO UPDATE
+     SET request_hash = EXCLUDED.request_hash, response_status = EXCLUDED.response_status,
+         response_body = EXCLUDED.response_body, created_at = now(), expires_at = EXCLUDED.expires_at
+   WHERE idempotency_keys.expires_at <= now()
+  RETURNING key
+)
+SELECT d.accepted, d.free_after + CASE WHEN d.accepted THEN d.slots ELSE 0 END AS free_before, l.held_slots AS stored_held_slots,
+       (SELECT count(*) FROM recorded)::int AS records_written, b.*
+  FROM requests r
+  LEFT JOIN decided d ON d.position = r.position AND d.turn > 0
+  LEFT JOIN locked l ON l.id = r.match_id
+  LEFT JOIN inserted b ON b.id = d.booking_id
+ ORDER BY r.position`;
+
+/** A match whose counters differ from the sums of its rows (found by the reconciliation job). */
+export interface CounterDrift {
+  matchId: string;
+  bookedSlots: number;
+  expectedSlots: number;
+  heldSlots: number;
+  expectedHeldSlots: number;
+}
+
+/**
+ * The slot ledger: the only code that locks match rows, changes their `booked_slots` and
+ * `held_slots` counters, releases expired holds and computes free slots. Every write that takes
+ * or gives back slots (a booking batch, a cancellation, a reschedule, a hold created, confirmed,
+ * released or expired, a capacity change) goes through one of its methods, inside the caller's
+ * transaction; each method locks the rows it needs first (lock order everywhere: match rows by
+ * id, then their bookings and holds). The counters are in slot-counters.ts.
+ */
+@Injectable()
+export class SlotLedger {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly metrics: Metrics,
+    @Inject(APP_CONFIG) private readonly config: Pick<AppConfig, 'database'>,
+  ) {}
+
+  /**
+   * Locks match rows until the transaction ends, in one fixed order (by id), so that two
+   * transactions locking the same rows can never wait for each other in a cycle. Returns the
+   * matches found. The time this takes is nearly all lock wait, and is recorded as such.
+   */
+  async lockMatches(queryRunner: QueryRunner, ids: string[], transaction: string): Promise<Map<string, LockedMatch>> {
+    const stopTimer = this.metrics.rowLockWait.startTimer({ transaction });
+    try {
+      const rows = await queryPreparedRows<{ id: string; capacity: number; booked_slots: number; held_slots: number }>(
+        queryRunner,
+        statementName(this.config.database, 'lock-matches'),
+        LOCK_MATCHES_SQL,
+        [ids],
+      );
+      return new Map(rows.map((row) => [row.id, { id: row.id, capacity: row.capacity, bookedSlots: row.booked_slots, storedHeldSlots: row.held_slots }]));
+    } finally {
+      stopTimer();
+    }
+  }
+
+  async lockMatch(queryRunner: QueryRunner, id: string, transaction: string): Promise<LockedMatch | undefined> {
+    return (await this.lockMatches(queryRunner, [id], transaction)).get(id);
+  }
+
+  /**
+   * Free slots of a locked match. The stored held counter may still include expired holds; when
+   * it says there is not enough room and some slots are held, the match's expired holds are
+   * released right here, so an expired hold never blocks a take, whether the sweep ran or not.
+   * The common case costs no query.
+   */
+  async freeSlots(queryRunner: QueryRunner, match: LockedMatch, wanted: number): Promise<number> {
+    const free = freeSlots({ ...match, heldSlots: match.storedHeldSlots });
+    if (free >= wanted || match.storedHeldSlots === 0) return free;
+    const released = await this.releaseExpiredHolds(queryRunner, [match.id]);
+    return free + released.slots;
+  }
+
+  /** The reservation statement (RESERVE_SLOTS_SQL). Returns one row per request, in order. Call with the match rows locked (lockMatches). */
+  async reserve(queryRunner: QueryRunner, requests: ReservationRequestRow[]): Promise<ReservationRow[]> {
+    return queryPreparedRows<ReservationRow>(queryRunner, statementName(this.config.database, 'reserve-slots'), RESERVE_SLOTS_SQL, [
+      requests.map((r) => r.matchId),
+      requests.map((r) => r.bookingId),
+      requests.map((r) => r.customerId),
+      requests.map((r) => r.slots),
+      requests.map((r) => r.record?.endpoint ?? null),
+      requests.map((r) => r.record?.key ?? null),
+      requests.map((r) => r.record?.requestHash ?? null),
+      requests.map((r) => r.record?.status ?? null),
+      requests.map((r) => (r.record ? JSON.stringify(r.record.body) : null)),
+      requests.map((r) => r.record?.ttlMs ?? null),
+    ]);
+  }
+
+  /**
+   * Locks the match and cancels a confirmed booking of it, giving its slots back. Returns
+   * undefined when the booking is not confirmed (already cancelled) or not on that match.
+   */
+  async cancelBooking(queryRunner: QueryRunner, bookingId: string, matchId: string): Promise<Booking | undefined> {
+    await this.lockMatch(queryRunner, matchId, 'cancel-booking');
+    const [row] = await queryRows<BookingRow>(
+      queryRunner,
+      `WITH cancelled AS (
+         UPDATE bookings SET status = 'cancelled', cancelled_at = now()
+          WHERE id = $1 AND match_id = $2 AND status = 'confirmed'
+          RETURNING ${BOOKING_COLUMNS}
+       ), released AS (
+         UPDATE matches SET booked_slots = booked_slots - cancelled.slots
+           FROM cancelled WHERE matches.id = cancelled.match_id
+       )
+       SELECT * FROM cancelled`,
+      [bookingId, matchId],
+    );
+    return row && toBooking(row);
+  }
+
+  /**
+   * Locks both matches and moves a confirmed booking from one to the other with its slots.
+   * Refuses an unknown target (404) or one without room (409). Returns undefined when the
+   * booking is not confirmed on `booking.matchId` any more.
+   */
+  async moveBooking(queryRunner: QueryRunner, booking: { id: string; matchId: string; slots: number }, toMatchId: string): Promise<Booking | undefined> {
+    const locked = await this.lockMatches(queryRunner, [booking.matchId, toMatchId], 'reschedule-booking');
+    const target = locked.get(toMatchId);
+    if (!target) throw new MatchNotFoundError(toMatchId);
+    const available = await this.freeSlots(queryRunner, target, booking.slots);
+    if (available < booking.slots) throw new InsufficientSlotsError(toMatchId, booking.slots, available);
+    const [row] = await queryRows<BookingRow>(
+      queryRunner,
+      `WITH moved AS (
+         UPDATE bookings SET match_id = $3
+          WHERE id = $1 AND match_id = $2 AND status = 'confirmed'
+          RETURNING ${BOOKING_COLUMNS}
+       ), released AS (
+         UPDATE matches SET booked_slots = booked_slots - moved.slots FROM moved WHERE matches.id = $2
+       ), taken AS (
+         UPDATE matches SET booked_slots = booked_slots + moved.slots FROM moved WHERE matches.id = $3
+       )
+       SELECT * FROM moved`,
+      [booking.id, booking.matchId, toMatchId],
+    );
+    return row && toBooking(row);
+  }
+
+  /** Locks the match and holds slots of it if they are free (404 for an unknown match, 409 without room). */
+  async createHold(queryRunner: QueryRunner, hold: { id: string; matchId: string; customerId: string; slots: number; ttlMs: number }): Promise<Hold> {
+    const match = await this.lockMatch(queryRunner, hold.matchId, 'create-hold');
+    if (!match) throw new MatchNotFoundError(hold.matchId);
+    const available = await this.freeSlots(queryRunner, match, hold.slots);
+    if (available < hold.slots) throw new InsufficientSlotsError(hold.matchId, hold.slots, available);
+    const [row] = await queryRows<HoldRow>(
+      queryRunner,
+      `WITH counted AS (UPDATE matches SET held_slots = held_slots + $3 WHERE id = $1)
+       INSERT INTO holds (id, match_id, customer_id, slots, expires_at)
+       VALUES ($5, $1, $2, $3, now() + make_interval(secs => $4 / 1000.0))
+       RETURNING ${HOLD_COLUMNS}`,
+      [hold.matchId, hold.customerId, hold.slots, hold.ttlMs, hold.id],
+    );
+    return toHold(row!);
+  }
+
+  /**
+   * Locks the match and turns an active, unexpired hold into a confirmed booking, moving its
+   * slots from held to booked. Returns undefined when the hold is not active and unexpired any
+   * more (the match row stays locked, for releaseExpiredHolds).
+   */
+  async confirmHold(queryRunner: QueryRunner, hold: { id: string; matchId: string }, bookingId: string): Promise<Booking | undefined> {
+    await this.lockMatch(queryRunner, hold.matchId, 'confirm-hold');
+    const [row] = await queryRows<BookingRow>(
+      queryRunner,
+      `WITH hold AS (
+         UPDATE holds SET status = 'confirmed', resolved_at = now(), booking_id = $3
+          WHERE id = $1 AND match_id = $2 AND status = 'active' AND expires_at > now()
+          RETURNING match_id, customer_id, slots
+       ), counted AS (
+         UPDATE matches SET held_slots = held_slots - hold.slots, booked_slots = booked_slots + hold.slots
+           FROM hold WHERE matches.id = hold.match_id
+       )
+       INSERT INTO bookings (id, match_id, customer_id, slots)
+       SELECT $3, match_id, customer_id, slots FROM hold
+       RETURNING ${BOOKING_COLUMNS}`,
+      [hold.id, hold.matchId, bookingId],
+    );
+    return row && toBooking(row);
+  }
+
+  /** Locks the match and releases an active hold of it (expired or not), giving its slots back. */
+  async releaseHold(queryRunner: QueryRunner, hold: { id: string; matchId: string }): Promise<boolean> {
+    await this.lockMatch(queryRunner, hold.matchId, 'release-hold');
+    const [row] = await queryRows<{ released: string }>(
+      queryRunner,
+      `WITH released AS (
+         UPDATE holds SET status = 'released', resolved_at = now()
+          WHERE id = $1 AND match_id = $2 AND status = 'active'
+          RETURNING slots
+       ), counted AS (
+         UPDATE matches SET held_slots = held_slots - released.slots FROM released WHERE matches.id = $2
+       )
+       SELECT count(*) AS released FROM released`,
+      [hold.id, hold.matchId],
+    );
+    return Number(row?.released ?? 0) === 1;
+  }
+
+  /**
+   * Marks the expired active holds of the given matches as expired and takes their slots off the
+   * stored held counters. Call with those match rows locked (by this ledger, in this transaction).
+   */
+  async releaseExpiredHolds(queryRunner: QueryRunner, matchIds: string[]): Promise<{ holds: number; slots: number }> {
+    const [row] = await queryRows<{ holds: string; slots: string }>(
+      queryRunner,
+      `WITH expired AS (
+         UPDATE holds SET status = 'expired', resolved_at = now()
+          WHERE match_id = ANY($1::uuid[]) AND status = 'active' AND expires_at <= now()
+          RETURNING match_id, slots
+       ), per_match AS (
+         SELECT match_id, SUM(slots) AS slots FROM expired GROUP BY match_id
+       ), released AS (
+         UPDATE matches SET held_slots = held_slots - per_match.slots FROM per_match WHERE matches.id = per_match.match_id
+       )
+       SELECT count(*) AS holds, COALESCE(SUM(slots), 0) AS slots FROM expired`,
+      [matchIds],
+    );
+    return { holds: Number(row?.holds ?? 0), slots: Number(row?.slots ?? 0) };
+  }
+
+  /**
+   * For the hold sweep: locks those of the matches that no one else has locked (SKIP LOCKED: the
+   * sweep never waits behind bookings, and a busy match's own bookings release its expired
+   * holds) and releases their expired holds. Returns how many holds expired.
+   */
+  async releaseExpiredHoldsOfIdleMatches(queryRunner: QueryRunner, matchIds: string[]): Promise<number> {
+    const locked = await queryRows<{ id: string }>(queryRunner, 'SELECT id FROM matches WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE SKIP LOCKED', [matchIds]);
+    if (locked.length === 0) return 0;
+    return (await this.releaseExpiredHolds(queryRunner, locked.map((row) => row.id))).holds;
+  }
+
+  /** Matches that have expired active holds, for the sweep (served by holds_active_expiry_idx). */
+  async matchesWithDueHolds(limit: number): Promise<string[]> {
+    const rows = await queryRows<{ match_id: string }>(
+      this.dataSource,
+      `SELECT DISTINCT match_id FROM (
+         SELECT match_id FROM holds WHERE status = 'active' AND expires_at <= now() ORDER BY expires_at LIMIT $1
+       ) due`,
+      [limit * 10],
+    );
+    return rows.slice(0, limit).map((row) => row.match_id);
+  }
+
+  /**
+   * Locks the match for a change of its capacity (and other fields) and refuses a capacity below
+   * its booked and live held slots. The caller writes the change in the same transaction.
+   */
+  async lockForChange(queryRunner: QueryRunner, matchId: string, capacity: number | undefined): Promise<void> {
+    const match = await this.lockMatch(queryRunner, matchId, 'update-match');
+    if (!match) throw new MatchNotFoundError(matchId);
+    if (capacity === undefined) return;
+    // Free slots at the new capacity must not go negative: booked and live held slots stay.
+    const freeAtNewCapacity = await this.freeSlots(queryRunner, { ...match, capacity }, 0);
+    if (freeAtNewCapacity < 0) {
+      const liveHeldSlots = capacity - match.bookedSlots - freeAtNewCapacity;
+      throw new CapacityBelowBookedError(matchId, capacity, match.bookedSlots, liveHeldSlots);
+    }
+  }
+
+  /**
+   * The matches whose counters differ from the sums of their confirmed bookings and active holds.
+   * One statement reads one snapshot, so a booking committing meanwhile cannot show as drift.
+   */
+  async counterDrift(queryRunner: QueryRunner): Promise<CounterDrift[]> {
+    const rows = await queryRows<{ id: string; booked_slots: number; expected_slots: string; held_slots: number; expected_held_slots: string }>(
+      queryRunner,
+      `SELECT m.id, m.booked_slots, m.held_slots, b.confirmed AS expected_slots, h.active AS expected_held_slots
+         FROM matches m
+         CROSS JOIN LATERAL (SELECT COALESCE(SUM(slots), 0) AS confirmed FROM bookings WHERE match_id = m.id AND status = 'confirmed') b
+         CROSS JOIN LATERAL (SELECT COALESCE(SUM(slots), 0) AS active FROM holds WHERE match_id = m.id AND status = 'active') h
+        WHERE m.booked_slots <> b.confirmed OR m.held_slots <> h.active`,
+    );
+    return rows.map((row) => ({
+      matchId: row.id,
+      bookedSlots: row.booked_slots,
+      expectedSlots: Number(row.expected_slots),
+      heldSlots: row.held_slots,
+      expectedHeldSlots: Number(row.expected_held_slots),
+    }));
+  }
+}
