@@ -5,18 +5,9 @@ import { TransactionRunner } from '../database/transaction-runner';
 import type { Caller } from '../auth/caller';
 import { type IdempotentWrite, ReplayStoredResponse } from '../idempotency/idempotent-write';
 import { SlotLedger } from '../inventory/slot-ledger';
-import {
-  BookingNotConfirmedError,
-  BookingNotFoundError,
-  ConcurrencyConflictError,
-  DatabaseUnavailableError,
-  IdempotencyInFlightError,
-  InsufficientSlotsError,
-  InvalidInputError,
-  LockTimeoutError,
-  MatchNotFoundError,
-  OutcomeUnknownError,
-} from '../errors/domain-errors';
+import { BookingNotConfirmedError, BookingNotFoundError, ConcurrencyConflictError, InvalidInputError, LockTimeoutError } from '../errors/domain-errors';
+import { problemTypeOf } from '../errors/problem';
+import { PROBLEM_TYPES, type ProblemType } from '../errors/problem-types';
 import { type BookingOutcome, Metrics } from '../observability/metrics';
 import type { BookingStatus } from './booking.entity';
 import type { Booking } from './booking';
@@ -147,11 +138,8 @@ export class BookingsService {
 
 /** Undefined for an answer about the Idempotency-Key (a replay or a key in flight): no booking was attempted. */
 function bookingFailureOutcome(error: unknown): BookingOutcome | undefined {
-  if (error instanceof ReplayStoredResponse || error instanceof IdempotencyInFlightError) return undefined;
-  if (error instanceof InsufficientSlotsError) return 'insufficient_slots';
-  if (error instanceof MatchNotFoundError) return 'match_not_found';
-  if (error instanceof LockTimeoutError) return 'lock_timeout';
-  if (error instanceof OutcomeUnknownError) return 'outcome_unknown';
-  if (error instanceof DatabaseUnavailableError || error instanceof ConcurrencyConflictError) return 'unavailable';
-  return 'failed';
+  if (error instanceof ReplayStoredResponse) return undefined;
+  const type = problemTypeOf(error);
+  const outcome = type === undefined ? undefined : (PROBLEM_TYPES[type] as ProblemType).bookingOutcome;
+  return outcome === null ? undefined : (outcome ?? 'failed');
 }

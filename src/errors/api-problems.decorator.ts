@@ -1,21 +1,23 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiExtraModels, ApiResponse, getSchemaPath, type OpenAPIObject } from '@nestjs/swagger';
 import { PROBLEM_CONTENT_TYPE } from './problem';
+import { PROBLEM_TYPES } from './problem-types';
 import { ProblemResponse } from './problem.dto';
 
-const DESCRIPTIONS: Record<number, string> = {
-  400: 'Invalid input (validation-failed, malformed-json); the fields are named in errors[]',
+/** The statuses answered with about:blank (plain HTTP errors, no problem type of our own). */
+const PLAIN_HTTP: Record<number, string> = {
   401: 'Missing, malformed, wrongly signed or expired bearer token',
   403: 'The token lacks the admin role',
   404: 'Not found (or not yours)',
-  409: 'Conflict with the current state, or a request with the same Idempotency-Key still in progress (Retry-After)',
-  410: 'The hold has expired (hold-expired); its slots went back to the match',
-  413: 'Request body too large',
-  422: 'The Idempotency-Key was already used with a different request (idempotency-key-reused)',
-  415: 'Request body is not JSON',
-  429: 'Too many writes from this customer or IP address (rate-limited); see Retry-After',
-  503: 'Temporarily unavailable (lock-timeout, database-unavailable); see Retry-After. outcome-unknown: the write may have happened; retry with the same Idempotency-Key or look up the id it names',
 };
+
+/** What a status means: its problem types from problem-types.ts. */
+function describeStatus(status: number): string {
+  const types = Object.entries(PROBLEM_TYPES)
+    .filter(([, type]) => type.status === status)
+    .map(([name, type]) => `${name}: ${type.when}`);
+  return [PLAIN_HTTP[status], ...types].filter((part) => part !== undefined).join('; ') || 'Error';
+}
 
 /** Documents the problem+json answers a route can give. */
 export function ApiProblems(...statuses: number[]): MethodDecorator & ClassDecorator {
@@ -24,7 +26,7 @@ export function ApiProblems(...statuses: number[]): MethodDecorator & ClassDecor
     ...statuses.map((status) =>
       ApiResponse({
         status,
-        description: DESCRIPTIONS[status] ?? 'Error',
+        description: describeStatus(status),
         content: { [PROBLEM_CONTENT_TYPE]: { schema: { $ref: getSchemaPath(ProblemResponse) } } },
       }),
     ),
@@ -45,7 +47,7 @@ export function documentRateLimitedWrites(document: OpenAPIObject, prefix: strin
       const operation = item[method];
       if (!operation) continue;
       operation.responses['429'] = {
-        description: DESCRIPTIONS[429] ?? 'Error',
+        description: describeStatus(429),
         content: { [PROBLEM_CONTENT_TYPE]: { schema: { $ref: getSchemaPath(ProblemResponse) } } },
       };
     }

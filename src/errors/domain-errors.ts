@@ -1,6 +1,8 @@
+import { Problem } from './problem';
+
 /**
- * Errors of the booking domain. They carry facts, not HTTP: problem-details.filter.ts is the
- * one place that turns them into responses.
+ * Errors of the booking domain. They carry facts, not HTTP: each names its problem type
+ * (problem-types.ts describes them all), and problem-details.filter.ts answers with it.
  */
 export abstract class DomainError extends Error {
   constructor(message: string, options?: ErrorOptions) {
@@ -9,24 +11,28 @@ export abstract class DomainError extends Error {
   }
 }
 
+@Problem('match-not-found', (e: MatchNotFoundError) => ({ matchId: e.matchId }))
 export class MatchNotFoundError extends DomainError {
   constructor(readonly matchId: string) {
     super(`Match ${matchId} does not exist`);
   }
 }
 
+@Problem('booking-not-found', (e: BookingNotFoundError) => ({ bookingId: e.bookingId }))
 export class BookingNotFoundError extends DomainError {
   constructor(readonly bookingId: string) {
     super(`Booking ${bookingId} does not exist`);
   }
 }
 
+@Problem('booking-not-confirmed', (e: BookingNotConfirmedError) => ({ bookingId: e.bookingId }))
 export class BookingNotConfirmedError extends DomainError {
   constructor(readonly bookingId: string) {
     super(`Booking ${bookingId} is cancelled and cannot be rescheduled`);
   }
 }
 
+@Problem('insufficient-slots', (e: InsufficientSlotsError) => ({ matchId: e.matchId, requestedSlots: e.requestedSlots, availableSlots: e.availableSlots }))
 export class InsufficientSlotsError extends DomainError {
   constructor(
     readonly matchId: string,
@@ -37,6 +43,12 @@ export class InsufficientSlotsError extends DomainError {
   }
 }
 
+@Problem('capacity-below-booked', (e: CapacityBelowBookedError) => ({
+  matchId: e.matchId,
+  requestedCapacity: e.requestedCapacity,
+  bookedSlots: e.bookedSlots,
+  heldSlots: e.heldSlots,
+}))
 export class CapacityBelowBookedError extends DomainError {
   constructor(
     readonly matchId: string,
@@ -48,6 +60,7 @@ export class CapacityBelowBookedError extends DomainError {
   }
 }
 
+@Problem('hold-not-found', (e: HoldNotFoundError) => ({ holdId: e.holdId }))
 export class HoldNotFoundError extends DomainError {
   constructor(readonly holdId: string) {
     super(`Hold ${holdId} does not exist`);
@@ -55,6 +68,7 @@ export class HoldNotFoundError extends DomainError {
 }
 
 /** The hold ran out before it was confirmed; its slots went back to the match. */
+@Problem('hold-expired', (e: HoldExpiredError) => ({ holdId: e.holdId }))
 export class HoldExpiredError extends DomainError {
   constructor(readonly holdId: string) {
     super(`Hold ${holdId} has expired`);
@@ -62,6 +76,7 @@ export class HoldExpiredError extends DomainError {
 }
 
 /** The hold was already confirmed or released. */
+@Problem('hold-not-active', (e: HoldNotActiveError) => ({ holdId: e.holdId, holdStatus: e.holdStatus, bookingId: e.bookingId }))
 export class HoldNotActiveError extends DomainError {
   constructor(
     readonly holdId: string,
@@ -73,6 +88,7 @@ export class HoldNotActiveError extends DomainError {
 }
 
 /** A bad value that only the service can judge (for example a limit from the configuration). */
+@Problem('validation-failed', (e: InvalidInputError) => ({ errors: [{ field: e.field, message: e.message }] }))
 export class InvalidInputError extends DomainError {
   constructor(
     readonly field: string,
@@ -83,9 +99,11 @@ export class InvalidInputError extends DomainError {
 }
 
 /** The transaction gave up waiting for a row lock (lock_timeout). Safe to retry. */
+@Problem('lock-timeout')
 export class LockTimeoutError extends DomainError {}
 
 /** The database could not serve the request in time or at all (pool exhausted, connection lost, statement timeout). */
+@Problem('database-unavailable')
 export class DatabaseUnavailableError extends DomainError {}
 
 /**
@@ -101,6 +119,7 @@ export class CommitOutcomeUnknownError extends DatabaseUnavailableError {}
  * client must not simply send it again, but retry with the same Idempotency-Key or look the
  * resource up by its id.
  */
+@Problem('outcome-unknown', (e: OutcomeUnknownError) => (e.resource === 'booking' ? { bookingId: e.id } : { holdId: e.id }))
 export class OutcomeUnknownError extends DomainError {
   constructor(
     readonly resource: 'booking' | 'hold',
@@ -116,9 +135,11 @@ export class OutcomeUnknownError extends DomainError {
 }
 
 /** A deadlock or serialization failure that outlived its retries. Safe to retry. */
+@Problem('concurrency-conflict')
 export class ConcurrencyConflictError extends DomainError {}
 
 /** A request with this Idempotency-Key is being processed right now. Safe to retry shortly. */
+@Problem('idempotency-in-flight')
 export class IdempotencyInFlightError extends DomainError {
   constructor(readonly key: string) {
     super(`A request with Idempotency-Key "${key}" is still being processed`);
@@ -126,6 +147,7 @@ export class IdempotencyInFlightError extends DomainError {
 }
 
 /** The Idempotency-Key was first used with a different request. */
+@Problem('idempotency-key-reused')
 export class IdempotencyKeyReusedError extends DomainError {
   constructor(readonly key: string) {
     super(`Idempotency-Key "${key}" was already used with a different request`);

@@ -1,4 +1,5 @@
 import type { Response } from 'express';
+import { PROBLEM_TYPES, type ProblemExtensions, type ProblemType, type ProblemTypeName, problemTypeUri } from './problem-types';
 
 /** RFC 9457 problem details; extension members sit beside the standard ones. */
 export interface ProblemDetails {
@@ -12,9 +13,66 @@ export interface ProblemDetails {
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
-/** Problem types are identified by relative URIs under /problems/ (listed in the README). */
-export function problemTypeUri(slug: string): string {
-  return `/problems/${slug}`;
+/** A problem and the headers that go with it (Retry-After). */
+export interface ProblemAnswer {
+  problem: ProblemDetails;
+  headers: Record<string, string>;
+}
+
+/** The answer of a problem type as problem-types.ts describes it; `detail` unless the type has a fixed one. */
+export function problemAnswer<T extends ProblemTypeName>(type: T, detail: string, extensions: ProblemExtensions<T> = {}): ProblemAnswer {
+  const spec: ProblemType = PROBLEM_TYPES[type];
+  const retryAfterSeconds = (extensions as { retryAfterSeconds?: number }).retryAfterSeconds ?? spec.retryAfterSeconds;
+  return {
+    problem: {
+      type: problemTypeUri(type),
+      title: spec.title,
+      status: spec.status,
+      detail: spec.detail ?? detail,
+      ...extensions,
+      ...(retryAfterSeconds !== undefined && { retryAfterSeconds }),
+    },
+    headers: retryAfterSeconds === undefined ? {} : { 'Retry-After': String(retryAfterSeconds) },
+  };
+}
+
+interface Description {
+  type: ProblemTypeName;
+  extensions?: (error: never) => Record<string, unknown>;
+}
+
+const descriptions = new Map<abstract new (...args: never[]) => Error, Description>();
+
+/**
+ * Names the problem type an error class is answered with, and how its extension members are
+ * read from an instance. Subclasses inherit it unless they have their own.
+ */
+export function Problem<T extends ProblemTypeName, E extends Error>(type: T, extensions?: (error: E) => ProblemExtensions<T>) {
+  return (target: abstract new (...args: never[]) => E): void => {
+    descriptions.set(target, { type, ...(extensions && { extensions: extensions }) });
+  };
+}
+
+function descriptionOf(error: unknown): Description | undefined {
+  if (!(error instanceof Error)) return undefined;
+  for (let type: unknown = error.constructor; typeof type === 'function'; type = Object.getPrototypeOf(type)) {
+    const description = descriptions.get(type as abstract new (...args: never[]) => Error);
+    if (description) return description;
+  }
+  return undefined;
+}
+
+/** The problem type of an error whose class (or a superclass) has @Problem. */
+export function problemTypeOf(error: unknown): ProblemTypeName | undefined {
+  return descriptionOf(error)?.type;
+}
+
+/** The answer to an error whose class (or a superclass) has @Problem; undefined for any other. */
+export function answerFor(error: unknown): ProblemAnswer | undefined {
+  const description = descriptionOf(error);
+  if (!description) return undefined;
+  const extensions = description.extensions?.(error as never) ?? {};
+  return problemAnswer(description.type, (error as Error).message, extensions);
 }
 
 export function sendProblem(response: Response, problem: ProblemDetails, headers: Record<string, string> = {}): void {

@@ -1,4 +1,5 @@
 import { BadRequestException, ParseUUIDPipe, ValidationPipe, type ValidationError } from '@nestjs/common';
+import { Problem } from './problem';
 
 export interface FieldError {
   /** The body property, query parameter or path parameter, as a dotted path for nested values. */
@@ -6,7 +7,8 @@ export interface FieldError {
   message: string;
 }
 
-/** Bad input, with one entry for each offending field. Rendered as a 400 problem. */
+/** Bad input, with one entry for each offending field. */
+@Problem('validation-failed', (e: RequestValidationError) => ({ errors: e.errors }))
 export class RequestValidationError extends BadRequestException {
   constructor(readonly errors: FieldError[]) {
     super(errors.map((error) => error.message).join('; '));

@@ -1,5 +1,6 @@
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import { problemTypeUri, sendProblem } from '../errors/problem';
+import { problemAnswer, sendProblem } from '../errors/problem';
+import type { ProblemExtensions, ProblemTypeName } from '../errors/problem-types';
 
 /**
  * JSON body parsing with problem+json answers for what body-parser rejects. These errors
@@ -16,13 +17,7 @@ function hasBody(request: Request): boolean {
 
 function requireJsonContentType(request: Request, response: Response, next: NextFunction): void {
   if (hasBody(request) && !request.is('application/json')) {
-    sendProblem(response, {
-      type: problemTypeUri('unsupported-media-type'),
-      title: 'Unsupported Media Type',
-      status: 415,
-      detail: 'Send the request body as JSON with "Content-Type: application/json"',
-      instance: request.originalUrl,
-    });
+    answer(request, response, 'unsupported-media-type', 'Send the request body as JSON with "Content-Type: application/json"');
     return;
   }
   next();
@@ -37,27 +32,14 @@ const DROPPED_KEYS = ['__proto__', 'constructor', 'prototype'];
 function requireJsonObject(request: Request, response: Response, next: NextFunction): void {
   const body: unknown = request.body;
   if (hasBody(request) && (typeof body !== 'object' || body === null || Array.isArray(body))) {
-    sendProblem(response, {
-      type: problemTypeUri('validation-failed'),
-      title: 'Invalid request',
-      status: 400,
-      detail: 'The request body must be a JSON object',
-      instance: request.originalUrl,
-      errors: [{ field: 'body', message: 'The request body must be a JSON object' }],
-    });
+    const message = 'The request body must be a JSON object';
+    answer(request, response, 'validation-failed', message, { errors: [{ field: 'body', message }] });
     return;
   }
   const dropped = hasBody(request) ? DROPPED_KEYS.find((key) => Object.hasOwn(body as object, key)) : undefined;
   if (dropped !== undefined) {
     const message = `property ${dropped} should not exist`;
-    sendProblem(response, {
-      type: problemTypeUri('validation-failed'),
-      title: 'Invalid request',
-      status: 400,
-      detail: message,
-      instance: request.originalUrl,
-      errors: [{ field: dropped, message }],
-    });
+    answer(request, response, 'validation-failed', message, { errors: [{ field: dropped, message }] });
     return;
   }
   next();
@@ -66,24 +48,12 @@ function requireJsonObject(request: Request, response: Response, next: NextFunct
 function bodyParserErrors(error: unknown, request: Request, response: Response, next: NextFunction): void {
   const type = (error as { type?: unknown } | null)?.type;
   if (type === 'entity.too.large') {
-    sendProblem(response, {
-      type: problemTypeUri('payload-too-large'),
-      title: 'Payload Too Large',
-      status: 413,
-      detail: `The request body is larger than ${(error as { limit?: number }).limit ?? 'the limit of'} bytes`,
-      instance: request.originalUrl,
-    });
+    answer(request, response, 'payload-too-large', `The request body is larger than ${(error as { limit?: number }).limit ?? 'the limit of'} bytes`);
     return;
   }
   if (type === 'entity.parse.failed') {
-    sendProblem(response, {
-      type: problemTypeUri('malformed-json'),
-      title: 'Malformed JSON',
-      status: 400,
-      detail: 'The request body is not valid JSON',
-      instance: request.originalUrl,
-      errors: [{ field: 'body', message: 'The request body is not valid JSON' }],
-    });
+    const message = 'The request body is not valid JSON';
+    answer(request, response, 'malformed-json', message, { errors: [{ field: 'body', message }] });
     return;
   }
   if (typeof type === 'string' && (type.startsWith('encoding.') || type.startsWith('charset.') || type.startsWith('request.'))) {
@@ -98,6 +68,11 @@ function bodyParserErrors(error: unknown, request: Request, response: Response, 
     return;
   }
   next(error);
+}
+
+function answer<T extends ProblemTypeName>(request: Request, response: Response, type: T, detail: string, extensions?: ProblemExtensions<T>): void {
+  const { problem, headers } = problemAnswer(type, detail, extensions);
+  sendProblem(response, { ...problem, instance: request.originalUrl }, headers);
 }
 
 /** Last handler: a path outside every route (Nest answers for paths under the API prefix itself). */

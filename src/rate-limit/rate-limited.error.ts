@@ -1,10 +1,10 @@
+import { Problem } from '../errors/problem';
+
 /** Which limit a write ran into. */
 export type RateLimitName = 'customer' | 'ip';
 
-/**
- * Too many writes in the current window. Carries facts, not HTTP: problem-details.filter.ts
- * turns it into 429 /problems/rate-limited with Retry-After.
- */
+/** Too many writes in the current window: answered with Retry-After, the seconds until the window ends. */
+@Problem('rate-limited', (e: RateLimitedError) => ({ limit: e.limit, retryAfterSeconds: e.retryAfterSeconds }))
 export class RateLimitedError extends Error {
   override readonly name = 'RateLimitedError';
 

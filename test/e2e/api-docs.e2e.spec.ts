@@ -1,5 +1,6 @@
 import request from 'supertest';
 import { startTestApp, type TestApp } from '../support/test-app';
+import { PROBLEM_FIELDS } from '../../src/errors/problem-types';
 
 interface OpenApiResponse {
   description?: string;
@@ -128,6 +129,8 @@ describe('API documentation', () => {
     expect(Object.keys(problem?.properties ?? {})).toEqual(
       expect.arrayContaining(['type', 'title', 'status', 'detail', 'instance', 'errors', 'availableSlots', 'bookedSlots']),
     );
+    // Every extension member of problem-types.ts is documented.
+    expect(Object.keys(problem?.properties ?? {})).toEqual(expect.arrayContaining(Object.keys(PROBLEM_FIELDS)));
   });
 
   it('should describe every error response of every API operation as application/problem+json with the problem schema', () => {
