@@ -12,11 +12,16 @@ export async function queryRows<Row>(
   parameters: unknown[] = [],
 ): Promise<Row[]> {
   if ('createQueryRunner' in executor) {
-    // DataSource.query returns plain rows for SELECT and INSERT ... RETURNING.
-    return executor.query<Row[]>(sql, parameters);
+    // DataSource.query returns plain rows for SELECT and INSERT ... RETURNING, but [rows, affected count] for UPDATE and DELETE.
+    const result = await executor.query<Row[] | [Row[], number]>(sql, parameters);
+    return isRowsAndCount(result) ? result[0] : (result);
   }
   const result = (await executor.query(sql, parameters, true)) as QueryResult<Row>;
   return result.records;
+}
+
+function isRowsAndCount<Row>(result: Row[] | [Row[], number]): result is [Row[], number] {
+  return result.length === 2 && Array.isArray(result[0]) && typeof result[1] === 'number';
 }
 
 /**
