@@ -3,7 +3,7 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
 /**
  * Holds: slots reserved now and confirmed (or released) later. matches.held_slots counts the
  * slots of active holds, including expired ones that no sweep or booking has released yet;
- * availability is computed from live holds only (see src/holds/slot-availability.ts).
+ * availability is computed from live holds only (see src/inventory/slot-counters.ts).
  */
 export class AddHolds1763900000001 implements MigrationInterface {
   name = 'AddHolds1763900000001';

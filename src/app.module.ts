@@ -8,6 +8,7 @@ import { BookingsModule } from './bookings/bookings.module';
 import type { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { DatabaseModule } from './database/database.module';
+import { EventsModule } from './events/events.module';
 import { ProblemDetailsFilter } from './errors/problem-details.filter';
 import { HealthModule } from './health/health.module';
 import { HoldsModule } from './holds/holds.module';
@@ -21,6 +22,7 @@ import { ObservabilityModule } from './observability/observability.module';
 import { RateLimitGuard } from './rate-limit/rate-limit.guard';
 import { RateLimitModule } from './rate-limit/rate-limit.module';
 import { RedisModule } from './redis/redis.module';
+import { WebhooksModule } from './webhooks/webhooks.module';
 
 export interface AppModuleOptions {
   config: AppConfig;
@@ -56,6 +58,8 @@ export class AppModule {
         BookingsModule,
         HoldsModule,
         AdminModule,
+        EventsModule,
+        WebhooksModule,
       ],
       controllers: config.metrics.port === undefined ? [MetricsController] : [],
       providers: [

@@ -105,6 +105,15 @@ describe('loadConfig', () => {
       RATE_LIMIT_PER_CUSTOMER: '0',
       RATE_LIMIT_PER_IP: '30',
       TRUST_PROXY: '10.0.0.0/8, 127.0.0.1',
+      WEBHOOK_DISPATCH_INTERVAL_MS: '100',
+      WEBHOOK_RELAY_INTERVAL_MS: '0',
+      WEBHOOK_TIMEOUT_MS: '2000',
+      WEBHOOK_RETRY_SCHEDULE: ' 1, 10 ,60',
+      WEBHOOK_CONCURRENCY_PER_ENDPOINT: '2',
+      WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
+      WEBHOOK_SECRET_ROTATION_GRACE_MS: '60000',
+      EVENT_RETENTION_MS: '86400000',
+      EVENT_PURGE_INTERVAL_MS: '0',
     });
     expect(config).toEqual({
       env: 'test',
@@ -146,6 +155,16 @@ describe('loadConfig', () => {
       metrics: { token: 'a-metrics-token-16+', port: 9464 },
       reconciliation: { intervalMs: 0 },
       rateLimit: { windowMs: 2000, perCustomer: 0, perIp: 30 },
+      events: { retentionMs: 86_400_000, purgeIntervalMs: 0 },
+      webhooks: {
+        dispatchIntervalMs: 100,
+        relayIntervalMs: 0,
+        timeoutMs: 2000,
+        retryScheduleMs: [1000, 10_000, 60_000],
+        concurrencyPerEndpoint: 2,
+        allowPrivateNetworks: true,
+        secretRotationGraceMs: 60_000,
+      },
     });
   });
 

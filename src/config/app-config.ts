@@ -69,8 +69,21 @@ export interface AppConfig {
   booking: { maxSlotsPerBooking: number; maxBatchSize: number; concurrentBatches: number };
   holds: { ttlMs: number; sweepIntervalMs: number };
   idempotency: { keyTtlMs: number; purgeIntervalMs: number };
+  events: { retentionMs: number; purgeIntervalMs: number };
+  webhooks: WebhooksConfig;
   /** Fixed-window limits on writes under /api/v1; a limit of 0 is off. */
   rateLimit: RateLimitConfig;
+}
+
+export interface WebhooksConfig {
+  dispatchIntervalMs: number;
+  relayIntervalMs: number;
+  timeoutMs: number;
+  /** Delay before each retry; after the last, the delivery has failed. */
+  retryScheduleMs: number[];
+  concurrencyPerEndpoint: number;
+  allowPrivateNetworks: boolean;
+  secretRotationGraceMs: number;
 }
 
 export interface RateLimitConfig {
@@ -190,6 +203,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
     booking: { maxSlotsPerBooking: vars.BOOKING_MAX_SLOTS, maxBatchSize: vars.BOOKING_BATCH_MAX, concurrentBatches: vars.BOOKING_CONCURRENT_BATCHES },
     holds: { ttlMs: vars.HOLD_TTL_MS, sweepIntervalMs: vars.HOLD_SWEEP_INTERVAL_MS },
     idempotency: { keyTtlMs: vars.IDEMPOTENCY_KEY_TTL_MS, purgeIntervalMs: vars.IDEMPOTENCY_PURGE_INTERVAL_MS },
+    events: { retentionMs: vars.EVENT_RETENTION_MS, purgeIntervalMs: vars.EVENT_PURGE_INTERVAL_MS },
+    webhooks: {
+      dispatchIntervalMs: vars.WEBHOOK_DISPATCH_INTERVAL_MS,
+      relayIntervalMs: vars.WEBHOOK_RELAY_INTERVAL_MS,
+      timeoutMs: vars.WEBHOOK_TIMEOUT_MS,
+      retryScheduleMs: vars.WEBHOOK_RETRY_SCHEDULE.split(',').map((seconds) => Number(seconds.trim()) * 1000),
+      concurrencyPerEndpoint: vars.WEBHOOK_CONCURRENCY_PER_ENDPOINT,
+      allowPrivateNetworks: vars.WEBHOOK_ALLOW_PRIVATE_NETWORKS,
+      secretRotationGraceMs: vars.WEBHOOK_SECRET_ROTATION_GRACE_MS,
+    },
     rateLimit: { windowMs: vars.RATE_LIMIT_WINDOW_MS, perCustomer: vars.RATE_LIMIT_PER_CUSTOMER, perIp: vars.RATE_LIMIT_PER_IP },
   };
 }

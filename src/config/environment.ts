@@ -168,6 +168,41 @@ export class EnvironmentVariables {
   @toInt() @IsInt() @Min(0) @Max(86_400_000)
   IDEMPOTENCY_PURGE_INTERVAL_MS = 3_600_000;
 
+  /** How often one instance turns new events into webhook deliveries (0: no webhooks from this deployment). */
+  @toInt() @IsInt() @Min(0) @Max(3_600_000)
+  WEBHOOK_DISPATCH_INTERVAL_MS = 250;
+
+  /** How often each instance claims due webhook deliveries and sends them (0: this instance sends none). */
+  @toInt() @IsInt() @Min(0) @Max(3_600_000)
+  WEBHOOK_RELAY_INTERVAL_MS = 250;
+
+  /** The whole time one delivery attempt may take, connecting included. */
+  @toInt() @IsInt() @Min(100) @Max(120_000)
+  WEBHOOK_TIMEOUT_MS = 10_000;
+
+  /** Seconds to wait before each retry of a failed delivery, comma-separated; after the last, the delivery is marked failed. */
+  @Matches(/^\s*\d+(\s*,\s*\d+)*\s*$/, { message: 'WEBHOOK_RETRY_SCHEDULE must be a comma-separated list of whole seconds, such as 5,30,120' })
+  WEBHOOK_RETRY_SCHEDULE = '5,30,120,600,1800,3600,10800,21600,43200';
+
+  /** Deliveries sent at once to one endpoint by one instance. */
+  @toInt() @IsInt() @Min(1) @Max(100)
+  WEBHOOK_CONCURRENCY_PER_ENDPOINT = 4;
+
+  /** Allow endpoints on private, loopback and link-local addresses (tests, or receivers inside your own network). */
+  @toBoolean() @IsBoolean()
+  WEBHOOK_ALLOW_PRIVATE_NETWORKS = false;
+
+  /** After a secret rotation, how long the previous secret still signs deliveries beside the new one. */
+  @toInt() @IsInt() @Min(0) @Max(30 * 86_400_000)
+  WEBHOOK_SECRET_ROTATION_GRACE_MS = 86_400_000;
+
+  /** How long events are kept once every delivery of them has ended. */
+  @toInt() @IsInt() @Min(60_000) @Max(365 * 86_400_000)
+  EVENT_RETENTION_MS = 7 * 86_400_000;
+
+  @toInt() @IsInt() @Min(0) @Max(86_400_000)
+  EVENT_PURGE_INTERVAL_MS = 3_600_000;
+
   @toInt() @IsInt() @Min(0) @Max(600_000)
   SHUTDOWN_READINESS_DELAY_MS = 5_000;
 

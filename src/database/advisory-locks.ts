@@ -13,6 +13,8 @@ export const ADVISORY_LOCK_KEYS = {
   reconcileCounters: 7_317_002,
   sweepHolds: 7_317_003,
   purgeIdempotencyKeys: 7_317_004,
+  purgeEvents: 7_317_005,
+  dispatchWebhooks: 7_317_006,
 } as const;
 
 /** Takes a transaction-level advisory lock without waiting; false when another session holds it. Released at COMMIT or ROLLBACK. */

@@ -2,11 +2,13 @@ import path from 'node:path';
 import type { DataSourceOptions } from 'typeorm';
 import type { DatabaseConfig } from '../config/app-config';
 import { BookingEntity } from '../bookings/booking.entity';
+import { EventCursorEntity, EventEntity } from '../events/event.entity';
 import { HoldEntity } from '../holds/hold.entity';
 import { IdempotencyKeyEntity } from '../idempotency/idempotency-key.entity';
 import { MatchEntity } from '../matches/match.entity';
+import { WebhookDeliveryEntity, WebhookEndpointEntity } from '../webhooks/webhook.entity';
 
-export const ENTITIES = [MatchEntity, BookingEntity, HoldEntity, IdempotencyKeyEntity];
+export const ENTITIES = [MatchEntity, BookingEntity, HoldEntity, IdempotencyKeyEntity, EventEntity, EventCursorEntity, WebhookEndpointEntity, WebhookDeliveryEntity];
 export const MIGRATIONS_TABLE = 'schema_migrations';
 const MIGRATIONS_GLOB = path.join(__dirname, '..', '..', 'migrations', '*.{ts,js}');
 

@@ -87,6 +87,20 @@ export class HoldNotActiveError extends DomainError {
   }
 }
 
+@Problem('webhook-endpoint-not-found', (e: WebhookEndpointNotFoundError) => ({ endpointId: e.endpointId }))
+export class WebhookEndpointNotFoundError extends DomainError {
+  constructor(readonly endpointId: string) {
+    super(`Webhook endpoint ${endpointId} does not exist`);
+  }
+}
+
+@Problem('webhook-delivery-not-found', (e: WebhookDeliveryNotFoundError) => ({ deliveryId: e.deliveryId }))
+export class WebhookDeliveryNotFoundError extends DomainError {
+  constructor(readonly deliveryId: string) {
+    super(`Webhook delivery ${deliveryId} does not exist`);
+  }
+}
+
 /** A bad value that only the service can judge (for example a limit from the configuration). */
 @Problem('validation-failed', (e: InvalidInputError) => ({ errors: [{ field: e.field, message: e.message }] }))
 export class InvalidInputError extends DomainError {

@@ -20,6 +20,8 @@ export const PROBLEM_FIELDS = {
   matchId: { type: 'string', description: 'the match' },
   bookingId: { type: 'string', description: 'the booking' },
   holdId: { type: 'string', description: 'the hold' },
+  endpointId: { type: 'string', description: 'the webhook endpoint' },
+  deliveryId: { type: 'string', description: 'the webhook delivery' },
   requestedSlots: { type: 'integer', description: 'slots asked for' },
   availableSlots: { type: 'integer', description: 'slots still available' },
   requestedCapacity: { type: 'integer', description: 'the capacity asked for' },
@@ -104,6 +106,18 @@ export const PROBLEM_TYPES = {
     title: 'Booking not found',
     when: "No booking with that id, or not the caller's",
     fields: ['bookingId'],
+  },
+  'webhook-endpoint-not-found': {
+    status: 404,
+    title: 'Webhook endpoint not found',
+    when: 'No webhook endpoint with that id',
+    fields: ['endpointId'],
+  },
+  'webhook-delivery-not-found': {
+    status: 404,
+    title: 'Webhook delivery not found',
+    when: 'No webhook delivery with that id',
+    fields: ['deliveryId'],
   },
   'validation-failed': {
     status: 400,

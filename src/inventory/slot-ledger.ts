@@ -4,6 +4,7 @@ import { type Booking, BOOKING_COLUMNS, BOOKING_FIELDS, type BookingRow, toBooki
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { queryPreparedRows, queryRows, statementName } from '../database/sql';
 import { CapacityBelowBookedError, InsufficientSlotsError, MatchNotFoundError } from '../errors/domain-errors';
+import { bookingJson, holdJson, insertEvents } from '../events/event-sql';
 import { type Hold, HOLD_COLUMNS, type HoldRow, toHold } from '../holds/hold';
 import { Metrics } from '../observability/metrics';
 import { freeSlots, type LockedMatch } from './slot-counters';
@@ -47,8 +48,9 @@ type Nullable<T> = { [K in keyof T]: T[K] | null };
  * - read the locked rows' counters;
  * - decide each match's requests first come, first served: each takes its slots if they are
  *   still free (a request for 3 slots may be refused while a later one for 1 slot is served);
- * - add the accepted slots to the counters, insert the accepted bookings (ids made by the caller)
- *   and the idempotency records of the accepted requests that carry a key.
+ * - add the accepted slots to the counters, insert the accepted bookings (ids made by the caller),
+ *   their booking.confirmed events, and the idempotency records of the accepted requests that
+ *   carry a key.
  * The row locks must come from a statement of their own, never from a FOR UPDATE in this one:
  * under READ COMMITTED a statement's snapshot is taken before it waits for a lock, and when the
  * lock holder commits lower counters (a cancellation, a released hold), FOR UPDATE would decide
@@ -86,6 +88,9 @@ inserted AS (
   SELECT booking_id, match_id, customer_id, slots FROM accepted
   RETURNING ${BOOKING_FIELDS}
 ),
+evented AS (
+  ${insertEvents('booking.confirmed', bookingJson('inserted'), 'inserted')}
+),
 recorded AS (
   INSERT INTO idempotency_keys (customer_id, endpoint, key, request_hash, response_status, response_body, expires_at)
   SELECT a.customer_id, k.endpoint, k.key, k.request_hash, k.status, k.body, now() + make_interval(secs => k.ttl_ms / 1000.0)
@@ -118,7 +123,8 @@ export interface CounterDrift {
 
 /**
  * The slot ledger: the only code that locks match rows, changes their `booked_slots` and
- * `held_slots` counters, releases expired holds and computes free slots. Every write that takes
+ * `held_slots` counters, releases expired holds and computes free slots. Each statement that
+ * takes or gives back slots also writes the events of its changes (events/event-sql.ts). Every write that takes
  * or gives back slots (a booking batch, a cancellation, a reschedule, a hold created, confirmed,
  * released or expired, a capacity change) goes through one of its methods, inside the caller's
  * transaction; each method locks the rows it needs first (lock order everywhere: match rows by
@@ -200,6 +206,8 @@ export class SlotLedger {
        ), released AS (
          UPDATE matches SET booked_slots = booked_slots - cancelled.slots
            FROM cancelled WHERE matches.id = cancelled.match_id
+       ), evented AS (
+         ${insertEvents('booking.cancelled', bookingJson('cancelled'), 'cancelled')}
        )
        SELECT * FROM cancelled`,
       [bookingId, matchId],
@@ -228,6 +236,8 @@ export class SlotLedger {
          UPDATE matches SET booked_slots = booked_slots - moved.slots FROM moved WHERE matches.id = $2
        ), taken AS (
          UPDATE matches SET booked_slots = booked_slots + moved.slots FROM moved WHERE matches.id = $3
+       ), evented AS (
+         ${insertEvents('booking.rescheduled', `${bookingJson('moved')} || jsonb_build_object('fromMatchId', $2::uuid)`, 'moved')}
        )
        SELECT * FROM moved`,
       [booking.id, booking.matchId, toMatchId],
@@ -243,10 +253,16 @@ export class SlotLedger {
     if (available < hold.slots) throw new InsufficientSlotsError(hold.matchId, hold.slots, available);
     const [row] = await queryRows<HoldRow>(
       queryRunner,
-      `WITH counted AS (UPDATE matches SET held_slots = held_slots + $3 WHERE id = $1)
-       INSERT INTO holds (id, match_id, customer_id, slots, expires_at)
-       VALUES ($5, $1, $2, $3, now() + make_interval(secs => $4 / 1000.0))
-       RETURNING ${HOLD_COLUMNS}`,
+      `WITH counted AS (
+         UPDATE matches SET held_slots = held_slots + $3 WHERE id = $1
+       ), held AS (
+         INSERT INTO holds (id, match_id, customer_id, slots, expires_at)
+         VALUES ($5, $1, $2, $3, now() + make_interval(secs => $4 / 1000.0))
+         RETURNING ${HOLD_COLUMNS}
+       ), evented AS (
+         ${insertEvents('hold.created', holdJson('held'), 'held')}
+       )
+       SELECT * FROM held`,
       [hold.matchId, hold.customerId, hold.slots, hold.ttlMs, hold.id],
     );
     return toHold(row!);
@@ -264,14 +280,20 @@ export class SlotLedger {
       `WITH hold AS (
          UPDATE holds SET status = 'confirmed', resolved_at = now(), booking_id = $3
           WHERE id = $1 AND match_id = $2 AND status = 'active' AND expires_at > now()
-          RETURNING match_id, customer_id, slots
+          RETURNING ${HOLD_COLUMNS}
        ), counted AS (
          UPDATE matches SET held_slots = held_slots - hold.slots, booked_slots = booked_slots + hold.slots
            FROM hold WHERE matches.id = hold.match_id
+       ), booked AS (
+         INSERT INTO bookings (id, match_id, customer_id, slots)
+         SELECT $3, match_id, customer_id, slots FROM hold
+         RETURNING ${BOOKING_COLUMNS}
+       ), hold_evented AS (
+         ${insertEvents('hold.confirmed', holdJson('hold'), 'hold')}
+       ), booking_evented AS (
+         ${insertEvents('booking.confirmed', bookingJson('booked'), 'booked')}
        )
-       INSERT INTO bookings (id, match_id, customer_id, slots)
-       SELECT $3, match_id, customer_id, slots FROM hold
-       RETURNING ${BOOKING_COLUMNS}`,
+       SELECT * FROM booked`,
       [hold.id, hold.matchId, bookingId],
     );
     return row && toBooking(row);
@@ -285,9 +307,11 @@ export class SlotLedger {
       `WITH released AS (
          UPDATE holds SET status = 'released', resolved_at = now()
           WHERE id = $1 AND match_id = $2 AND status = 'active'
-          RETURNING slots
+          RETURNING ${HOLD_COLUMNS}
        ), counted AS (
          UPDATE matches SET held_slots = held_slots - released.slots FROM released WHERE matches.id = $2
+       ), evented AS (
+         ${insertEvents('hold.released', holdJson('released'), 'released')}
        )
        SELECT count(*) AS released FROM released`,
       [hold.id, hold.matchId],
@@ -305,11 +329,13 @@ export class SlotLedger {
       `WITH expired AS (
          UPDATE holds SET status = 'expired', resolved_at = now()
           WHERE match_id = ANY($1::uuid[]) AND status = 'active' AND expires_at <= now()
-          RETURNING match_id, slots
+          RETURNING ${HOLD_COLUMNS}
        ), per_match AS (
          SELECT match_id, SUM(slots) AS slots FROM expired GROUP BY match_id
        ), released AS (
          UPDATE matches SET held_slots = held_slots - per_match.slots FROM per_match WHERE matches.id = per_match.match_id
+       ), evented AS (
+         ${insertEvents('hold.expired', holdJson('expired'), 'expired')}
        )
        SELECT count(*) AS holds, COALESCE(SUM(slots), 0) AS slots FROM expired`,
       [matchIds],

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { DataSource, type QueryRunner } from 'typeorm';
 import { ReadReplicas } from '../database/read-replicas';
 import { type KeysetPosition, queryRows } from '../database/sql';
+import { insertEvents, matchJson } from '../events/event-sql';
 import { LIVE_HELD_SLOTS_SQL } from '../inventory/slot-counters';
 import type { Match } from './match';
 
@@ -45,7 +46,12 @@ export class MatchesRepository {
   async insert(match: { title: string; startsAt: Date; capacity: number }): Promise<Match> {
     const [row] = await queryRows<MatchRow>(
       this.dataSource,
-      `INSERT INTO matches (title, starts_at, capacity) VALUES ($1, $2, $3) RETURNING ${MATCH_COLUMNS}`,
+      `WITH inserted AS (
+         INSERT INTO matches (title, starts_at, capacity) VALUES ($1, $2, $3) RETURNING ${MATCH_COLUMNS}
+       ), evented AS (
+         ${insertEvents('match.created', matchJson('inserted'), 'inserted')}
+       )
+       SELECT * FROM inserted`,
       [match.title, match.startsAt, match.capacity],
     );
     return toMatch(row!);
@@ -86,13 +92,18 @@ export class MatchesRepository {
   async update(queryRunner: QueryRunner, id: string, changes: MatchChanges): Promise<Match> {
     const [row] = await queryRows<MatchRow>(
       queryRunner,
-      `UPDATE matches
-          SET title = COALESCE($2, title),
-              starts_at = COALESCE($3, starts_at),
-              capacity = COALESCE($4, capacity),
-              updated_at = now()
-        WHERE id = $1
-        RETURNING ${MATCH_COLUMNS}`,
+      `WITH updated AS (
+         UPDATE matches
+            SET title = COALESCE($2, title),
+                starts_at = COALESCE($3, starts_at),
+                capacity = COALESCE($4, capacity),
+                updated_at = now()
+          WHERE id = $1
+          RETURNING ${MATCH_COLUMNS}
+       ), evented AS (
+         ${insertEvents('match.updated', matchJson('updated'), 'updated')}
+       )
+       SELECT * FROM updated`,
       [id, changes.title ?? null, changes.startsAt ?? null, changes.capacity ?? null],
     );
     return toMatch(row!);

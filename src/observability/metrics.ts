@@ -133,6 +133,40 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly eventsCommitted = new Counter({
+    name: 'events_committed_total',
+    help: 'Events committed, by type, counted as the webhook dispatcher reads them from the feed',
+    labelNames: ['type'] as const,
+    registers: [this.registry],
+  });
+
+  readonly webhookDeliveries = new Counter({
+    name: 'webhook_deliveries_total',
+    help: 'Webhook delivery attempts by outcome: delivered (2xx), retried (to be sent again), failed (no retry left)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly webhookAttemptDuration = new Histogram({
+    name: 'webhook_attempt_duration_seconds',
+    help: 'Duration of one webhook delivery attempt, from resolving the address to the answer or the timeout',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+
+  readonly webhookDeliveryLag = new Histogram({
+    name: 'webhook_delivery_lag_seconds',
+    help: 'From an event being written to its delivery being answered with a 2xx',
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 86400],
+    registers: [this.registry],
+  });
+
+  readonly webhookOldestPending = new Gauge({
+    name: 'webhook_oldest_pending_delivery_seconds',
+    help: 'Age of the oldest webhook delivery not yet delivered nor failed, at the last dispatch',
+    registers: [this.registry],
+  });
+
   readonly jobRuns = new Counter({
     name: 'booking_job_runs_total',
     help: 'Runs of the periodic jobs by job and result (completed, skipped: another instance held the lock, failed)',

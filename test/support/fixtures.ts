@@ -46,3 +46,23 @@ export async function lockMatchRow(databaseUrl: string, matchId: string): Promis
   await holder.query('SELECT 1 FROM matches WHERE id = $1 FOR UPDATE', [matchId]);
   return holder;
 }
+
+/**
+ * Waits until the webhook dispatcher's cursor has passed the events about `resourceId`, running
+ * `dispatch` meanwhile when given. The feed holds an event back while any older transaction on
+ * the server still runs (other test files' included), so this can take a moment under load.
+ */
+export async function untilDispatched(t: { dataSource: { query: <T>(sql: string, parameters?: unknown[]) => Promise<T> } }, resourceId: string, dispatch?: () => Promise<unknown>): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    await dispatch?.();
+    const [row] = await t.dataSource.query<Array<{ passed: boolean }>>(
+      `SELECT bool_and((c.transaction_id, c.position) >= (e.transaction_id, e.position)) AS passed
+         FROM events e, event_cursors c WHERE c.name = 'webhook-dispatch' AND e.data->>'id' = $1`,
+      [resourceId],
+    );
+    if (row?.passed) return;
+    if (Date.now() > deadline) throw new Error(`the webhook dispatcher did not pass the events of ${resourceId} within 15 s`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

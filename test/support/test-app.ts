@@ -30,9 +30,14 @@ export interface TestApp {
  */
 export async function startTestApp(
   env: NodeJS.ProcessEnv = {},
-  options: { logDestination?: DestinationStream; connectThrough?: (directUrl: string) => string } = {},
+  options: {
+    logDestination?: DestinationStream;
+    connectThrough?: (directUrl: string) => string;
+    /** Another instance on this database (of a TestApp already running), which close() leaves in place. */
+    sharedDatabaseUrl?: string;
+  } = {},
 ): Promise<TestApp> {
-  const databaseUrl = await createTestDatabase();
+  const databaseUrl = options.sharedDatabaseUrl ?? (await createTestDatabase());
   // Through a pooler when the test gives one (DATABASE_DIRECT_URL is then the database itself).
   const serviceUrl = options.connectThrough?.(databaseUrl) ?? databaseUrl;
   // Quiet unless TEST_LOGS is set or the test captures the logs itself.
@@ -61,7 +66,7 @@ export async function startTestApp(
     token: (sub, options = {}) => signAccessToken({ sub, admin: options.admin ?? false }, config.auth.jwtSecret, 3600),
     close: async () => {
       await app.close();
-      await dropTestDatabase(databaseUrl);
+      if (options.sharedDatabaseUrl === undefined) await dropTestDatabase(databaseUrl);
     },
   };
 }

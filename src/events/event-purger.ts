@@ -1,0 +1,45 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { APP_CONFIG, type AppConfig } from '../config/app-config';
+import { ADVISORY_LOCK_KEYS } from '../database/advisory-locks';
+import { type Exclusively, JobRunner, type PeriodicJob, SKIPPED } from '../jobs/job-runner';
+import { EventsRepository } from './events.repository';
+
+const BATCH = 1_000;
+const MAX_BATCHES = 100;
+
+/** Every EVENT_PURGE_INTERVAL_MS, deletes events older than EVENT_RETENTION_MS whose deliveries have ended, on one instance at a time. */
+@Injectable()
+export class EventPurger implements PeriodicJob<number> {
+  readonly name = 'purge-events';
+  readonly lockKey = ADVISORY_LOCK_KEYS.purgeEvents;
+  readonly intervalMs: number;
+  private readonly retentionMs: number;
+  private readonly logger = new Logger(EventPurger.name);
+
+  constructor(
+    private readonly events: EventsRepository,
+    private readonly runner: JobRunner,
+    @Inject(APP_CONFIG) config: Pick<AppConfig, 'events'>,
+  ) {
+    this.intervalMs = config.events.purgeIntervalMs;
+    this.retentionMs = config.events.retentionMs;
+    runner.schedule(this);
+  }
+
+  /** Returns how many events were purged, or null when another instance is purging. */
+  runOnce(): Promise<number | null> {
+    return this.runner.runNow(this);
+  }
+
+  async run(exclusively: Exclusively): Promise<number | null> {
+    let purged = 0;
+    for (let batch = 0; batch < MAX_BATCHES; batch += 1) {
+      const deleted = await exclusively((queryRunner) => this.events.purge(queryRunner, this.retentionMs, BATCH));
+      if (deleted === SKIPPED) return batch === 0 ? null : purged;
+      purged += deleted;
+      if (deleted < BATCH) break;
+    }
+    if (purged > 0) this.logger.log(`Purged ${purged} event(s) past their retention`);
+    return purged;
+  }
+}
