@@ -60,6 +60,16 @@ describe('loadConfig', () => {
     expect(config.booking.maxSlotsPerBooking).toBe(10);
     expect(config.holds).toEqual({ ttlMs: 600_000, sweepIntervalMs: 30_000 });
     expect(config.idempotency).toEqual({ keyTtlMs: 86_400_000, purgeIntervalMs: 3_600_000 });
+    expect(config.events).toEqual({ retentionMs: 7 * 86_400_000, purgeIntervalMs: 3_600_000 });
+    expect(config.webhooks).toEqual({
+      dispatchIntervalMs: 250,
+      relayIntervalMs: 250,
+      timeoutMs: 10_000,
+      retryScheduleMs: [5, 30, 120, 600, 1800, 3600, 10_800, 21_600, 43_200].map((seconds) => seconds * 1000),
+      concurrencyPerEndpoint: 4,
+      allowPrivateNetworks: false,
+      secretRotationGraceMs: 86_400_000,
+    });
     expect(config.rateLimit).toEqual({ windowMs: 10_000, perCustomer: 50, perIp: 200 });
   });
 
@@ -192,6 +202,11 @@ describe('loadConfig', () => {
     ['RATE_LIMIT_WINDOW_MS', '50'],
     ['RATE_LIMIT_PER_CUSTOMER', '-1'],
     ['RATE_LIMIT_PER_IP', 'lots'],
+    ['WEBHOOK_RETRY_SCHEDULE', '5s,30s'],
+    ['WEBHOOK_RETRY_SCHEDULE', '5,,30'],
+    ['WEBHOOK_TIMEOUT_MS', '0'],
+    ['WEBHOOK_ALLOW_PRIVATE_NETWORKS', 'sometimes'],
+    ['EVENT_RETENTION_MS', '1000'],
   ])('refuses %s=%s with an error naming the variable', (name, value) => {
     expect(configurationError({ [name]: value }).message).toContain(name);
   });
