@@ -16,6 +16,7 @@ export type BookingStatus = (typeof BOOKING_STATUSES)[number];
 @Index('bookings_customer_created_idx', { synchronize: false }) // ['customerId', 'createdAt', 'id']
 @Index('bookings_match_created_idx', { synchronize: false }) // ['matchId', 'createdAt', 'id']
 @Index('bookings_created_idx', { synchronize: false }) // ['createdAt', 'id']
+@Index('bookings_confirmed_match_customer_idx', { synchronize: false }) // (match_id, customer_id) WHERE status = 'confirmed'
 export class BookingEntity {
   @PrimaryGeneratedColumn('uuid', { primaryKeyConstraintName: 'bookings_pkey' })
   id!: string;

@@ -6,6 +6,7 @@ import { type RunOptions, TransactionRunner } from '../database/transaction-runn
 import {
   CommitOutcomeUnknownError,
   ConcurrencyConflictError,
+  CustomerLimitReachedError,
   DatabaseUnavailableError,
   InsufficientSlotsError,
   MatchNotFoundError,
@@ -198,6 +199,8 @@ export class Reservations {
         outcomes.set(index, { ok: false, error: new MatchNotFoundError(matchId) });
       } else if (row.accepted) {
         outcomes.set(index, { ok: true, value: toBooking(row as Parameters<typeof toBooking>[0]) });
+      } else if (row.customer_limit !== null) {
+        outcomes.set(index, { ok: false, error: new CustomerLimitReachedError(matchId, row.customer_limit, row.customer_slots_before!, slots) });
       } else {
         outcomes.set(index, { ok: false, error: new InsufficientSlotsError(matchId, slots, row.free_before!) });
         if (row.stored_held_slots! > 0) refusedWhileHeld.push(index);

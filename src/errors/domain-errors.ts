@@ -43,6 +43,19 @@ export class InsufficientSlotsError extends DomainError {
   }
 }
 
+/** The take would give the customer more slots in the match than its per-customer limit. */
+@Problem('customer-limit-reached', (e: CustomerLimitReachedError) => ({ matchId: e.matchId, limit: e.limit, current: e.current, requestedSlots: e.requestedSlots }))
+export class CustomerLimitReachedError extends DomainError {
+  constructor(
+    readonly matchId: string,
+    readonly limit: number,
+    readonly current: number,
+    readonly requestedSlots: number,
+  ) {
+    super(`A customer may have at most ${limit} slot(s) in match ${matchId}; this customer has ${current} and asked for ${requestedSlots} more`);
+  }
+}
+
 @Problem('capacity-below-booked', (e: CapacityBelowBookedError) => ({
   matchId: e.matchId,
   requestedCapacity: e.requestedCapacity,

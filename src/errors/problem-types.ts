@@ -10,7 +10,7 @@ import type { BookingOutcome } from '../observability/metrics';
  */
 
 export interface ProblemField {
-  type: 'string' | 'integer' | 'object' | 'fieldErrors';
+  type: 'string' | 'integer' | 'object' | 'fieldErrors' | 'stringOrInteger';
   description: string;
   enum?: readonly string[];
 }
@@ -29,7 +29,8 @@ export const PROBLEM_FIELDS = {
   heldSlots: { type: 'integer', description: 'slots held by live holds' },
   holdStatus: { type: 'string', description: 'the status of the hold', enum: ['active', 'confirmed', 'released', 'expired'] },
   errors: { type: 'fieldErrors', description: 'one entry per bad field' },
-  limit: { type: 'string', description: 'the limit that was reached', enum: ['customer', 'ip'] },
+  limit: { type: 'stringOrInteger', description: 'rate-limited: the limit reached, `customer` or `ip`; customer-limit-reached: the most slots one customer may have in the match' },
+  current: { type: 'integer', description: 'the slots the customer already has in the match (bookings and live holds)' },
   retryAfterSeconds: { type: 'integer', description: 'seconds to wait before retrying (also in Retry-After)' },
   checkStatus: { type: 'string', description: 'the overall status of the readiness checks' },
   info: { type: 'object', description: 'the checks that passed' },
@@ -69,6 +70,13 @@ export const PROBLEM_TYPES = {
     title: 'Capacity below booked slots',
     when: 'PATCH sets capacity below the slots already booked plus the live held ones',
     fields: ['matchId', 'requestedCapacity', 'bookedSlots', 'heldSlots'],
+  },
+  'customer-limit-reached': {
+    status: 409,
+    title: 'Customer limit reached',
+    when: "The booking, hold or reschedule would give the customer more slots in the match than its `maxSlotsPerCustomer`",
+    fields: ['matchId', 'limit', 'current', 'requestedSlots'],
+    bookingOutcome: 'customer_limit_reached',
   },
   'booking-not-confirmed': {
     status: 409,
@@ -163,7 +171,7 @@ export const PROBLEM_TYPES = {
   'rate-limited': {
     status: 429,
     title: 'Too many requests',
-    when: 'Too many writes from this customer or IP address in the current window (see [Rate limits](#rate-limits)); `Retry-After` says when the window ends',
+    when: 'Too many writes from this customer (`limit`: `customer`) or IP address (`ip`) in the current window (see [Rate limits](#rate-limits)); `Retry-After` says when the window ends',
     fields: ['limit', 'retryAfterSeconds'],
   },
   'lock-timeout': {

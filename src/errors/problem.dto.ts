@@ -26,6 +26,8 @@ for (const [name, field] of Object.entries(PROBLEM_FIELDS) as Array<[ProblemFiel
       ? { description, type: [FieldErrorResponse] }
       : field.type === 'object'
         ? { description, type: 'object', additionalProperties: true }
+        : field.type === 'stringOrInteger'
+          ? { description, type: Object, oneOf: [{ type: 'string' }, { type: 'integer' }] }
         : { description, type: field.type, ...(field.enum && { enum: [...field.enum] }) };
   ApiPropertyOptional(options)(ProblemResponse.prototype, name);
 }

@@ -28,7 +28,7 @@ export function holdJson(alias: string): string {
 /** A match row of `alias` with its live_held_slots (MATCH_COLUMNS) as the API's match, availability included. */
 export function matchJson(alias: string): string {
   return `jsonb_build_object('id', ${alias}.id, 'title', ${alias}.title, 'startsAt', ${iso(`${alias}.starts_at`)}, 'capacity', ${alias}.capacity,
-    'bookedSlots', ${alias}.booked_slots, 'heldSlots', ${alias}.live_held_slots,
+    'maxSlotsPerCustomer', ${alias}.max_slots_per_customer, 'bookedSlots', ${alias}.booked_slots, 'heldSlots', ${alias}.live_held_slots,
     'availableSlots', ${alias}.capacity - ${alias}.booked_slots - ${alias}.live_held_slots,
     'createdAt', ${iso(`${alias}.created_at`)}, 'updatedAt', ${iso(`${alias}.updated_at`)})`;
 }

@@ -14,6 +14,7 @@ export type HoldStatus = (typeof HOLD_STATUSES)[number];
 @Check('holds_customer_id_length', 'char_length("customer_id") BETWEEN 1 AND 200')
 @Index('holds_active_match_expiry_idx', { synchronize: false }) // (match_id, expires_at) WHERE status = 'active'
 @Index('holds_active_expiry_idx', { synchronize: false }) // (expires_at) WHERE status = 'active'
+@Index('holds_active_match_customer_idx', { synchronize: false }) // (match_id, customer_id) WHERE status = 'active'
 @Index('holds_booking_id_key', { synchronize: false }) // UNIQUE (booking_id) WHERE booking_id IS NOT NULL
 export class HoldEntity {
   @PrimaryGeneratedColumn('uuid', { primaryKeyConstraintName: 'holds_pkey' })

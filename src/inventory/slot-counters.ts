@@ -17,6 +17,14 @@ export interface LockedMatch {
   bookedSlots: number;
   /** The stored counter: may include expired holds not yet released. */
   storedHeldSlots: number;
+  /** The most slots one customer may have in the match (confirmed bookings and live holds); null: no limit. */
+  maxSlotsPerCustomer: number | null;
+}
+
+/** The slots one customer has in the match `m` (an alias in scope): confirmed bookings and live holds. */
+export function customerSlotsSql(match: string, customer: string): string {
+  return `(SELECT COALESCE(SUM(b.slots), 0) FROM bookings b WHERE b.match_id = ${match} AND b.customer_id = ${customer} AND b.status = 'confirmed')
+        + (SELECT COALESCE(SUM(h.slots), 0) FROM holds h WHERE h.match_id = ${match} AND h.customer_id = ${customer} AND h.status = 'active' AND h.expires_at > now())`;
 }
 
 /** The live held slots of the `matches` row in scope, as a select-list expression. */

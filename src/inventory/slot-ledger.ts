@@ -3,11 +3,11 @@ import { DataSource, type QueryRunner } from 'typeorm';
 import { type Booking, BOOKING_COLUMNS, BOOKING_FIELDS, type BookingRow, toBooking } from '../bookings/booking';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { queryPreparedRows, queryRows, statementName } from '../database/sql';
-import { CapacityBelowBookedError, InsufficientSlotsError, MatchNotFoundError } from '../errors/domain-errors';
+import { CapacityBelowBookedError, CustomerLimitReachedError, InsufficientSlotsError, MatchNotFoundError } from '../errors/domain-errors';
 import { bookingJson, holdJson, insertEvents } from '../events/event-sql';
 import { type Hold, HOLD_COLUMNS, type HoldRow, toHold } from '../holds/hold';
 import { Metrics } from '../observability/metrics';
-import { freeSlots, type LockedMatch } from './slot-counters';
+import { customerSlotsSql, freeSlots, type LockedMatch } from './slot-counters';
 
 /**
  * Locks match rows, in id order like every multi-row lock here, and reads their counters: the
@@ -15,7 +15,8 @@ import { freeSlots, type LockedMatch } from './slot-counters';
  * counters are changed by later statements of the transaction, whose snapshots are taken after
  * the lock is held (see RESERVE_SLOTS_SQL for why that matters).
  */
-export const LOCK_MATCHES_SQL = 'SELECT id, capacity, booked_slots, held_slots FROM matches WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE';
+export const LOCK_MATCHES_SQL =
+  'SELECT id, capacity, booked_slots, held_slots, max_slots_per_customer FROM matches WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE';
 
 /** One booking request of a reservation batch; `record` is its idempotency record, written only if it is accepted. */
 export interface ReservationRequestRow {
@@ -36,6 +37,9 @@ export interface ReservationRow extends Nullable<Omit<BookingRow, 'position_at'>
   free_before: number | null;
   /** The match's stored held counter, which may include expired holds. */
   stored_held_slots: number | null;
+  /** Refused because the customer would pass the match's per-customer limit: the limit, and the customer's slots before this request. */
+  customer_limit: number | null;
+  customer_slots_before: number | null;
   /** Idempotency records the statement wrote, over the whole batch. */
   records_written: number;
 }
@@ -47,7 +51,9 @@ type Nullable<T> = { [K in keyof T]: T[K] | null };
  * after LOCK_MATCHES_SQL has locked the batch's match rows:
  * - read the locked rows' counters;
  * - decide each match's requests first come, first served: each takes its slots if they are
- *   still free (a request for 3 slots may be refused while a later one for 1 slot is served);
+ *   still free (a request for 3 slots may be refused while a later one for 1 slot is served)
+ *   and, on a match with a per-customer limit, if its customer's slots (confirmed bookings, live
+ *   holds, and what this batch already gave the customer) stay within the limit;
  * - add the accepted slots to the counters, insert the accepted bookings (ids made by the caller),
  *   their booking.confirmed events, and the idempotency records of the accepted requests that
  *   carry a key.
@@ -67,15 +73,35 @@ requests AS MATERIALIZED (
     FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int[]) WITH ORDINALITY AS r(match_id, booking_id, customer_id, slots, position)
 ),
 locked AS MATERIALIZED (
-  SELECT id, capacity - booked_slots - held_slots AS free_slots, held_slots FROM matches
+  SELECT id, capacity - booked_slots - held_slots AS free_slots, held_slots, max_slots_per_customer AS customer_limit FROM matches
    WHERE id IN (SELECT match_id FROM requests)
 ),
-decided (match_id, turn, position, booking_id, customer_id, slots, accepted, free_after) AS (
-  SELECT id, 0::bigint, 0::bigint, NULL::uuid, NULL::text, 0, false, free_slots FROM locked
+customer_slots AS MATERIALIZED (
+  SELECT c.match_id, c.customer_id, ${customerSlotsSql('c.match_id', 'c.customer_id')} AS slots
+    FROM (SELECT DISTINCT match_id, customer_id FROM requests) c
+    JOIN locked l ON l.id = c.match_id AND l.customer_limit IS NOT NULL
+),
+turns AS (
+  SELECT r.*, l.customer_limit, s.slots AS customer_slots_at_start
+    FROM requests r JOIN locked l ON l.id = r.match_id
+    LEFT JOIN customer_slots s ON s.match_id = r.match_id AND s.customer_id = r.customer_id
+),
+decided (match_id, turn, position, booking_id, customer_id, slots, accepted, free_after, taken, customer_limit, customer_slots_before) AS (
+  SELECT id, 0::bigint, 0::bigint, NULL::uuid, NULL::text, 0, false, free_slots, '{}'::jsonb, NULL::int, NULL::bigint FROM locked
   UNION ALL
-  SELECT r.match_id, r.turn, r.position, r.booking_id, r.customer_id, r.slots, r.slots <= d.free_after,
-         CASE WHEN r.slots <= d.free_after THEN d.free_after - r.slots ELSE d.free_after END
-    FROM decided d JOIN requests r ON r.match_id = d.match_id AND r.turn = d.turn + 1
+  SELECT t.match_id, t.turn, t.position, t.booking_id, t.customer_id, t.slots, o.accepted,
+         CASE WHEN o.accepted THEN d.free_after - t.slots ELSE d.free_after END,
+         -- what this batch gave each customer so far, kept only on matches with a limit
+         CASE WHEN o.accepted AND t.customer_limit IS NOT NULL
+              THEN jsonb_set(d.taken, ARRAY[t.customer_id], to_jsonb(o.before - t.customer_slots_at_start + t.slots)) ELSE d.taken END,
+         t.customer_limit, o.before
+    FROM decided d JOIN turns t ON t.match_id = d.match_id AND t.turn = d.turn + 1
+   CROSS JOIN LATERAL (
+     SELECT t.customer_slots_at_start + COALESCE((d.taken->>t.customer_id)::bigint, 0) AS before
+   ) c
+   CROSS JOIN LATERAL (
+     SELECT t.slots <= d.free_after AND (t.customer_limit IS NULL OR c.before + t.slots <= t.customer_limit) AS accepted, c.before
+   ) o
 ),
 accepted AS MATERIALIZED (SELECT * FROM decided WHERE accepted),
 counted AS (
@@ -105,6 +131,8 @@ recorded AS (
   RETURNING key
 )
 SELECT d.accepted, d.free_after + CASE WHEN d.accepted THEN d.slots ELSE 0 END AS free_before, l.held_slots AS stored_held_slots,
+       CASE WHEN NOT d.accepted AND d.customer_limit IS NOT NULL AND d.customer_slots_before + d.slots > d.customer_limit THEN d.customer_limit END AS customer_limit,
+       d.customer_slots_before::int AS customer_slots_before,
        (SELECT count(*) FROM recorded)::int AS records_written, b.*
   FROM requests r
   LEFT JOIN decided d ON d.position = r.position AND d.turn > 0
@@ -146,13 +174,18 @@ export class SlotLedger {
   async lockMatches(queryRunner: QueryRunner, ids: string[], transaction: string): Promise<Map<string, LockedMatch>> {
     const stopTimer = this.metrics.rowLockWait.startTimer({ transaction });
     try {
-      const rows = await queryPreparedRows<{ id: string; capacity: number; booked_slots: number; held_slots: number }>(
+      const rows = await queryPreparedRows<{ id: string; capacity: number; booked_slots: number; held_slots: number; max_slots_per_customer: number | null }>(
         queryRunner,
         statementName(this.config.database, 'lock-matches'),
         LOCK_MATCHES_SQL,
         [ids],
       );
-      return new Map(rows.map((row) => [row.id, { id: row.id, capacity: row.capacity, bookedSlots: row.booked_slots, storedHeldSlots: row.held_slots }]));
+      return new Map(
+        rows.map((row) => [
+          row.id,
+          { id: row.id, capacity: row.capacity, bookedSlots: row.booked_slots, storedHeldSlots: row.held_slots, maxSlotsPerCustomer: row.max_slots_per_customer },
+        ]),
+      );
     } finally {
       stopTimer();
     }
@@ -173,6 +206,18 @@ export class SlotLedger {
     if (free >= wanted || match.storedHeldSlots === 0) return free;
     const released = await this.releaseExpiredHolds(queryRunner, [match.id]);
     return free + released.slots;
+  }
+
+  /**
+   * Refuses a take that would give the customer more slots in the locked match than its
+   * per-customer limit (confirmed bookings and live holds count; an offer is a hold). A match
+   * without a limit costs no query.
+   */
+  async ensureWithinCustomerLimit(queryRunner: QueryRunner, match: LockedMatch, customerId: string, slots: number): Promise<void> {
+    if (match.maxSlotsPerCustomer === null) return;
+    const [row] = await queryRows<{ slots: number }>(queryRunner, `SELECT (${customerSlotsSql('$1::uuid', '$2')})::int AS slots`, [match.id, customerId]);
+    const current = row?.slots ?? 0;
+    if (current + slots > match.maxSlotsPerCustomer) throw new CustomerLimitReachedError(match.id, match.maxSlotsPerCustomer, current, slots);
   }
 
   /** The reservation statement (RESERVE_SLOTS_SQL). Returns one row per request, in order. Call with the match rows locked (lockMatches). */
@@ -220,12 +265,13 @@ export class SlotLedger {
    * Refuses an unknown target (404) or one without room (409). Returns undefined when the
    * booking is not confirmed on `booking.matchId` any more.
    */
-  async moveBooking(queryRunner: QueryRunner, booking: { id: string; matchId: string; slots: number }, toMatchId: string): Promise<Booking | undefined> {
+  async moveBooking(queryRunner: QueryRunner, booking: { id: string; matchId: string; customerId: string; slots: number }, toMatchId: string): Promise<Booking | undefined> {
     const locked = await this.lockMatches(queryRunner, [booking.matchId, toMatchId], 'reschedule-booking');
     const target = locked.get(toMatchId);
     if (!target) throw new MatchNotFoundError(toMatchId);
     const available = await this.freeSlots(queryRunner, target, booking.slots);
     if (available < booking.slots) throw new InsufficientSlotsError(toMatchId, booking.slots, available);
+    if (booking.matchId !== toMatchId) await this.ensureWithinCustomerLimit(queryRunner, target, booking.customerId, booking.slots);
     const [row] = await queryRows<BookingRow>(
       queryRunner,
       `WITH moved AS (
@@ -251,6 +297,7 @@ export class SlotLedger {
     if (!match) throw new MatchNotFoundError(hold.matchId);
     const available = await this.freeSlots(queryRunner, match, hold.slots);
     if (available < hold.slots) throw new InsufficientSlotsError(hold.matchId, hold.slots, available);
+    await this.ensureWithinCustomerLimit(queryRunner, match, hold.customerId, hold.slots);
     const [row] = await queryRows<HoldRow>(
       queryRunner,
       `WITH counted AS (

@@ -6,6 +6,8 @@ export interface Match {
   title: string;
   startsAt: Date;
   capacity: number;
+  /** The most slots one customer may have in the match; null: no limit. */
+  maxSlotsPerCustomer: number | null;
   bookedSlots: number;
   /** The live held slots (active and unexpired holds), whether or not expired ones were released yet. */
   heldSlots: number;

@@ -23,7 +23,7 @@ export class MatchesController {
   @ApiCreatedResponse({ type: MatchResponse })
   @ApiProblems(400, 403, 413, 415)
   create(@Body() body: CreateMatchDto): Promise<MatchView> {
-    return this.matches.create({ title: body.title, startsAt: new Date(body.startsAt), capacity: body.capacity });
+    return this.matches.create({ title: body.title, startsAt: new Date(body.startsAt), capacity: body.capacity, maxSlotsPerCustomer: body.maxSlotsPerCustomer ?? null });
   }
 
   @Get()
@@ -50,17 +50,18 @@ export class MatchesController {
   @Patch(':id')
   @HttpCode(200)
   @AdminOnly()
-  @ApiOperation({ summary: 'Change title, start time or capacity (admin)' })
+  @ApiOperation({ summary: 'Change title, start time, capacity or the per-customer limit (admin)' })
   @ApiOkResponse({ type: MatchResponse })
   @ApiProblems(400, 403, 404, 409, 413, 415, 503)
   update(@Param('id', uuidPipe('id')) id: string, @Body() body: UpdateMatchDto): Promise<MatchView> {
-    if (body.title === undefined && body.startsAt === undefined && body.capacity === undefined) {
-      throw new RequestValidationError([{ field: 'body', message: 'send at least one of title, startsAt, capacity' }]);
+    if (body.title === undefined && body.startsAt === undefined && body.capacity === undefined && body.maxSlotsPerCustomer === undefined) {
+      throw new RequestValidationError([{ field: 'body', message: 'send at least one of title, startsAt, capacity, maxSlotsPerCustomer' }]);
     }
     return this.matches.update(id, {
       ...(body.title !== undefined && { title: body.title }),
       ...(body.startsAt !== undefined && { startsAt: new Date(body.startsAt) }),
       ...(body.capacity !== undefined && { capacity: body.capacity }),
+      ...(body.maxSlotsPerCustomer !== undefined && { maxSlotsPerCustomer: body.maxSlotsPerCustomer }),
     });
   }
 }

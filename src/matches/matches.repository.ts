@@ -11,6 +11,7 @@ interface MatchRow {
   title: string;
   starts_at: Date;
   capacity: number;
+  max_slots_per_customer: number | null;
   booked_slots: number;
   live_held_slots: number;
   created_at: Date;
@@ -18,7 +19,7 @@ interface MatchRow {
   position_at: string;
 }
 
-const MATCH_COLUMNS = `id, title, starts_at, capacity, booked_slots, ${LIVE_HELD_SLOTS_SQL} AS live_held_slots,
+const MATCH_COLUMNS = `id, title, starts_at, capacity, max_slots_per_customer, booked_slots, ${LIVE_HELD_SLOTS_SQL} AS live_held_slots,
   created_at, updated_at,
   to_char(starts_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS position_at`;
 
@@ -33,6 +34,8 @@ export interface MatchChanges {
   title?: string;
   startsAt?: Date;
   capacity?: number;
+  /** null removes the limit. */
+  maxSlotsPerCustomer?: number | null;
 }
 
 /** The statements about matches that leave the slot counters alone (those are the slot ledger's, inventory/slot-ledger.ts). */
@@ -43,16 +46,16 @@ export class MatchesRepository {
     private readonly replicas: ReadReplicas,
   ) {}
 
-  async insert(match: { title: string; startsAt: Date; capacity: number }): Promise<Match> {
+  async insert(match: { title: string; startsAt: Date; capacity: number; maxSlotsPerCustomer: number | null }): Promise<Match> {
     const [row] = await queryRows<MatchRow>(
       this.dataSource,
       `WITH inserted AS (
-         INSERT INTO matches (title, starts_at, capacity) VALUES ($1, $2, $3) RETURNING ${MATCH_COLUMNS}
+         INSERT INTO matches (title, starts_at, capacity, max_slots_per_customer) VALUES ($1, $2, $3, $4) RETURNING ${MATCH_COLUMNS}
        ), evented AS (
          ${insertEvents('match.created', matchJson('inserted'), 'inserted')}
        )
        SELECT * FROM inserted`,
-      [match.title, match.startsAt, match.capacity],
+      [match.title, match.startsAt, match.capacity, match.maxSlotsPerCustomer],
     );
     return toMatch(row!);
   }
@@ -97,6 +100,7 @@ export class MatchesRepository {
             SET title = COALESCE($2, title),
                 starts_at = COALESCE($3, starts_at),
                 capacity = COALESCE($4, capacity),
+                max_slots_per_customer = CASE WHEN $5 THEN $6::int ELSE max_slots_per_customer END,
                 updated_at = now()
           WHERE id = $1
           RETURNING ${MATCH_COLUMNS}
@@ -104,7 +108,7 @@ export class MatchesRepository {
          ${insertEvents('match.updated', matchJson('updated'), 'updated')}
        )
        SELECT * FROM updated`,
-      [id, changes.title ?? null, changes.startsAt ?? null, changes.capacity ?? null],
+      [id, changes.title ?? null, changes.startsAt ?? null, changes.capacity ?? null, changes.maxSlotsPerCustomer !== undefined, changes.maxSlotsPerCustomer ?? null],
     );
     return toMatch(row!);
   }
@@ -116,6 +120,7 @@ function toMatch(row: MatchRow): Match {
     title: row.title,
     startsAt: row.starts_at,
     capacity: row.capacity,
+    maxSlotsPerCustomer: row.max_slots_per_customer,
     bookedSlots: row.booked_slots,
     heldSlots: row.live_held_slots,
     createdAt: row.created_at,

@@ -21,7 +21,7 @@ export class MatchesService {
     private readonly ledger: SlotLedger,
   ) {}
 
-  async create(input: { title: string; startsAt: Date; capacity: number }): Promise<MatchView> {
+  async create(input: { title: string; startsAt: Date; capacity: number; maxSlotsPerCustomer: number | null }): Promise<MatchView> {
     return toMatchView(await this.matches.insert(input));
   }
 

@@ -3,7 +3,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 
 export const PROMETHEUS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;
 
-export type BookingOutcome = 'confirmed' | 'insufficient_slots' | 'match_not_found' | 'lock_timeout' | 'retried' | 'unavailable' | 'outcome_unknown' | 'failed';
+export type BookingOutcome = 'confirmed' | 'insufficient_slots' | 'customer_limit_reached' | 'match_not_found' | 'lock_timeout' | 'retried' | 'unavailable' | 'outcome_unknown' | 'failed';
 
 /**
  * Every Prometheus metric of the service, on a registry of its own (so several application

@@ -105,9 +105,9 @@ describe('API documentation', () => {
   it('should describe the request body schemas field by field, with the required ones', () => {
     const { CreateMatchDto, UpdateMatchDto, CreateBookingDto } = document.components.schemas;
 
-    expect(Object.keys(CreateMatchDto?.properties ?? {}).sort()).toEqual(['capacity', 'startsAt', 'title']);
+    expect(Object.keys(CreateMatchDto?.properties ?? {}).sort()).toEqual(['capacity', 'maxSlotsPerCustomer', 'startsAt', 'title']);
     expect(CreateMatchDto?.required?.sort()).toEqual(['capacity', 'startsAt', 'title']);
-    expect(Object.keys(UpdateMatchDto?.properties ?? {}).sort()).toEqual(['capacity', 'startsAt', 'title']);
+    expect(Object.keys(UpdateMatchDto?.properties ?? {}).sort()).toEqual(['capacity', 'maxSlotsPerCustomer', 'startsAt', 'title']);
     expect(UpdateMatchDto?.required ?? []).toEqual([]);
     expect(Object.keys(CreateBookingDto?.properties ?? {})).toEqual(['slots']);
     expect(CreateBookingDto?.required).toEqual(['slots']);

@@ -41,6 +41,7 @@ describe('Matches', () => {
         title: 'Final: Lions vs Tigers',
         startsAt: '2026-12-01T18:30:00.000Z',
         capacity: 100,
+        maxSlotsPerCustomer: null,
         bookedSlots: 0,
         heldSlots: 0,
         availableSlots: 100,

@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsInt, IsNotEmpty, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
+import { IsInt, IsNotEmpty, IsOptional, IsString, Matches, Max, MaxLength, Min, ValidateIf } from 'class-validator';
 import { PageQueryDto } from '../../http/page-query.dto';
 import { HasNoNulCharacter, IsOmittable, IsZonedDateTime } from '../../http/validators';
 
@@ -23,6 +23,13 @@ export class CreateMatchDto {
   @Min(0)
   @Max(MAX_CAPACITY)
   capacity!: number;
+
+  @ApiPropertyOptional({ type: Number, nullable: true, minimum: 1, maximum: MAX_CAPACITY, description: 'The most slots one customer may have in the match (bookings and live holds); null or absent: no limit' })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(MAX_CAPACITY)
+  maxSlotsPerCustomer?: number | null;
 }
 
 export class UpdateMatchDto {
@@ -46,6 +53,13 @@ export class UpdateMatchDto {
   @Min(0)
   @Max(MAX_CAPACITY)
   capacity?: number;
+
+  @ApiPropertyOptional({ type: Number, nullable: true, minimum: 1, maximum: MAX_CAPACITY, description: 'null removes the limit. Lowering it below what a customer already has is allowed: it only stops new takes.' })
+  @ValidateIf((_object: object, value: unknown) => value !== undefined && value !== null)
+  @IsInt()
+  @Min(1)
+  @Max(MAX_CAPACITY)
+  maxSlotsPerCustomer?: number | null;
 }
 
 export class ListMatchesQueryDto extends PageQueryDto {
@@ -68,6 +82,7 @@ export class MatchResponse {
   @ApiProperty() bookedSlots!: number;
   @ApiProperty({ description: 'Slots of live holds (active and unexpired)' }) heldSlots!: number;
   @ApiProperty({ description: 'capacity - bookedSlots - heldSlots' }) availableSlots!: number;
+  @ApiProperty({ type: Number, nullable: true, description: 'The most slots one customer may have in the match; null: no limit' }) maxSlotsPerCustomer!: number | null;
   @ApiProperty({ format: 'date-time' }) createdAt!: string;
   @ApiProperty({ format: 'date-time' }) updatedAt!: string;
 }
