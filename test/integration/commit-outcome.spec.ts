@@ -38,8 +38,6 @@ describe('a write whose connection fails during COMMIT', () => {
       HOLD_SWEEP_INTERVAL_MS: '0',
       RECONCILE_INTERVAL_MS: '0',
       IDEMPOTENCY_PURGE_INTERVAL_MS: '0',
-      WEBHOOK_DISPATCH_INTERVAL_MS: '0',
-      WEBHOOK_RELAY_INTERVAL_MS: '0',
       EVENT_PURGE_INTERVAL_MS: '0',
     });
   });

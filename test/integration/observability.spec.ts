@@ -17,8 +17,7 @@ describe('observability', () => {
 
   beforeAll(async () => {
     t = await startTestApp(
-      // No webhook job: one test replaces the next query runner the data source makes, which must be the booking's.
-      { DATABASE_SLOW_TRANSACTION_MS: '200', DATABASE_LOCK_TIMEOUT_MS: '300', RECONCILE_INTERVAL_MS: '0', WEBHOOK_DISPATCH_INTERVAL_MS: '0', WEBHOOK_RELAY_INTERVAL_MS: '0' },
+      { DATABASE_SLOW_TRANSACTION_MS: '200', DATABASE_LOCK_TIMEOUT_MS: '300', RECONCILE_INTERVAL_MS: '0' },
       { logDestination: { write: (line: string) => logLines.push(line) } },
     );
     holder = new Client({ connectionString: t.databaseUrl });

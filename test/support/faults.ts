@@ -9,6 +9,7 @@ import { AppModule } from '../../src/app.module';
 import { configureApp } from '../../src/app.setup';
 import { signAccessToken } from '../../src/auth/jwt';
 import { type AppConfig, DEVELOPMENT_JWT_SECRET, loadConfig } from '../../src/config/app-config';
+import { QUIET_WEBHOOKS } from './quiet-webhooks';
 
 /** Helpers for the fault-injection tests: polls with deadlines, slow bookings, a freezable TCP proxy. */
 
@@ -361,7 +362,7 @@ export interface InProcessApp {
  * (e.g. through a FreezableProxy) and capturing its logs instead of printing them.
  */
 export async function startInProcessApp(connectUrl: string, env: NodeJS.ProcessEnv = {}): Promise<InProcessApp> {
-  const config = loadConfig({ NODE_ENV: 'test', ...env, DATABASE_URL: connectUrl });
+  const config = loadConfig({ NODE_ENV: 'test', ...QUIET_WEBHOOKS, ...env, DATABASE_URL: connectUrl });
   const lines: string[] = [];
   const moduleRef = await Test.createTestingModule({
     imports: [AppModule.register({ config, databaseUrl: connectUrl, logDestination: { write: (line: string) => lines.push(line) } })],

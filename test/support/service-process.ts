@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { freePort } from './ports';
+import { QUIET_WEBHOOKS } from './quiet-webhooks';
 import { GENEROUS_RATE_LIMITS } from './rate-limits';
 
 const MAIN = path.resolve(__dirname, '..', '..', 'dist', 'src', 'main.js');
@@ -19,13 +20,13 @@ export interface ServiceProcess {
 /**
  * Starts the built service (dist/, made by `npm run build`, which `npm test` runs first) as a
  * child process, the way it runs in production, and waits until /health/ready answers 200.
- * `env` is its whole configuration on top of NODE_ENV=test, a free PORT and GENEROUS_RATE_LIMITS.
+ * `env` is its whole configuration on top of NODE_ENV=test, a free PORT, GENEROUS_RATE_LIMITS and QUIET_WEBHOOKS.
  */
 export async function startServiceProcess(env: Record<string, string>, readyTimeoutMs = 30_000): Promise<ServiceProcess> {
   if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run "npm run build" first (npm test does)`);
   const port = await freePort();
   const child = spawn(process.execPath, [MAIN], {
-    env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', HOST: '127.0.0.1', PORT: String(port), ...GENEROUS_RATE_LIMITS, ...env },
+    env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', HOST: '127.0.0.1', PORT: String(port), ...GENEROUS_RATE_LIMITS, ...QUIET_WEBHOOKS, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

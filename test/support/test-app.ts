@@ -8,6 +8,7 @@ import { AppModule } from '../../src/app.module';
 import { configureApp } from '../../src/app.setup';
 import { signAccessToken } from '../../src/auth/jwt';
 import { type AppConfig, loadConfig } from '../../src/config/app-config';
+import { QUIET_WEBHOOKS } from './quiet-webhooks';
 import { GENEROUS_RATE_LIMITS } from './rate-limits';
 import { createTestDatabase, dropTestDatabase } from './test-database';
 
@@ -26,7 +27,7 @@ export interface TestApp {
 /**
  * The real application (same module, same HTTP setup as main.ts) on a fresh database of its
  * own. `env` overrides configuration the way an operator would, e.g. { DATABASE_POOL_MAX: '2' }
- * (including GENEROUS_RATE_LIMITS).
+ * (including GENEROUS_RATE_LIMITS and QUIET_WEBHOOKS).
  */
 export async function startTestApp(
   env: NodeJS.ProcessEnv = {},
@@ -46,6 +47,7 @@ export async function startTestApp(
     NODE_ENV: 'test',
     LOG_LEVEL: logLevel,
     ...GENEROUS_RATE_LIMITS,
+    ...QUIET_WEBHOOKS,
     ...env,
     DATABASE_URL: serviceUrl,
     ...(options.connectThrough ? { DATABASE_DIRECT_URL: databaseUrl } : {}),
