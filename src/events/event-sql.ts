@@ -8,8 +8,9 @@ import type { EventType } from './event-types';
  * the driver truncates them for the API).
  */
 
+/** api_timestamp() is created by a migration (AddEventTimestampFunction). */
 function iso(column: string): string {
-  return `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+  return `api_timestamp(${column})`;
 }
 
 /** A booking row (BOOKING_FIELDS) of `alias` as the API's Booking. */

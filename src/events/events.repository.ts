@@ -31,7 +31,7 @@ interface EventRow {
  */
 export function settledEventsSql(after: string, limit: string): string {
   return `SELECT position, transaction_id, id, type,
-       to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS occurred_at, data
+       api_timestamp(occurred_at) AS occurred_at, data
   FROM events
  WHERE (transaction_id, position) > ${after}
    AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint

@@ -207,7 +207,7 @@ export class WebhooksRepository {
         WHERE d.id = due.id AND e.position = d.event_position AND w.id = d.endpoint_id
         RETURNING d.id, d.attempts, d.endpoint_id, w.url, w.secret,
                   CASE WHEN w.previous_secret_expires_at > now() THEN w.previous_secret END AS previous_secret,
-                  e.id AS event_id, e.type, to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS occurred_at,
+                  e.id AS event_id, e.type, api_timestamp(e.occurred_at) AS occurred_at,
                   e.data, e.occurred_at AS event_created_at`,
       [limit, leaseMs, skipEndpoints],
     );
