@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { ADVISORY_LOCK_KEYS } from '../database/advisory-locks';
 import { SlotLedger } from '../inventory/slot-ledger';
-import { type Exclusively, JobRunner, type PeriodicJob, SKIPPED } from '../jobs/job-runner';
+import { type Exclusively, JobRunner, type PeriodicJob, repeatExclusively } from '../jobs/job-runner';
 
 const BATCH_MATCHES = 100;
 const MAX_BATCHES_PER_RUN = 50;
@@ -35,16 +35,13 @@ export class HoldSweeper implements PeriodicJob<number> {
   }
 
   async run(exclusively: Exclusively): Promise<number | null> {
-    let expired = 0;
-    for (let batch = 0; batch < MAX_BATCHES_PER_RUN; batch += 1) {
-      const candidates = await this.ledger.matchesWithDueHolds(BATCH_MATCHES);
-      if (candidates.length === 0) break;
-      const released = await exclusively((queryRunner) => this.ledger.releaseExpiredHoldsOfIdleMatches(queryRunner, candidates));
-      if (released === SKIPPED) return batch === 0 ? null : expired;
-      expired += released;
-      if (released === 0) break; // only busy matches left: the next round takes them
-    }
-    if (expired > 0) this.logger.log(`Released ${expired} expired hold(s)`);
+    const expired = await repeatExclusively(exclusively, MAX_BATCHES_PER_RUN, async (queryRunner) => {
+      const candidates = await this.ledger.matchesWithDueHolds(queryRunner, BATCH_MATCHES);
+      const released = candidates.length === 0 ? 0 : await this.ledger.releaseExpiredHoldsOfIdleMatches(queryRunner, candidates);
+      // Done when no hold is due, or only busy matches are left (the next round takes them).
+      return { count: released, done: released === 0 };
+    });
+    if (expired) this.logger.log(`Released ${expired} expired hold(s)`);
     return expired;
   }
 }

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { ADVISORY_LOCK_KEYS } from '../database/advisory-locks';
-import { type Exclusively, JobRunner, type PeriodicJob, SKIPPED } from '../jobs/job-runner';
+import { type Exclusively, JobRunner, type PeriodicJob, repeatExclusively } from '../jobs/job-runner';
 import { IdempotencyRepository } from './idempotency.repository';
 
 const BATCH = 1_000;
@@ -30,14 +30,11 @@ export class IdempotencyPurger implements PeriodicJob<number> {
   }
 
   async run(exclusively: Exclusively): Promise<number | null> {
-    let purged = 0;
-    for (let batch = 0; batch < MAX_BATCHES; batch += 1) {
-      const deleted = await exclusively((queryRunner) => this.records.purgeExpired(queryRunner, BATCH));
-      if (deleted === SKIPPED) return batch === 0 ? null : purged;
-      purged += deleted;
-      if (deleted < BATCH) break;
-    }
-    if (purged > 0) this.logger.log(`Purged ${purged} expired idempotency record(s)`);
+    const purged = await repeatExclusively(exclusively, MAX_BATCHES, async (queryRunner) => {
+      const deleted = await this.records.purgeExpired(queryRunner, BATCH);
+      return { count: deleted, done: deleted < BATCH };
+    });
+    if (purged) this.logger.log(`Purged ${purged} expired idempotency record(s)`);
     return purged;
   }
 }

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { DataSource, type QueryRunner } from 'typeorm';
+import type { QueryRunner } from 'typeorm';
 import { type Booking, BOOKING_COLUMNS, BOOKING_FIELDS, type BookingRow, toBooking } from '../bookings/booking';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { queryPreparedRows, queryRows, statementName } from '../database/sql';
@@ -161,7 +161,6 @@ export interface CounterDrift {
 @Injectable()
 export class SlotLedger {
   constructor(
-    private readonly dataSource: DataSource,
     private readonly metrics: Metrics,
     @Inject(APP_CONFIG) private readonly config: Pick<AppConfig, 'database'>,
   ) {}
@@ -402,9 +401,9 @@ export class SlotLedger {
   }
 
   /** Matches that have expired active holds, for the sweep (served by holds_active_expiry_idx). */
-  async matchesWithDueHolds(limit: number): Promise<string[]> {
+  async matchesWithDueHolds(queryRunner: QueryRunner, limit: number): Promise<string[]> {
     const rows = await queryRows<{ match_id: string }>(
-      this.dataSource,
+      queryRunner,
       `SELECT DISTINCT match_id FROM (
          SELECT match_id FROM holds WHERE status = 'active' AND expires_at <= now() ORDER BY expires_at LIMIT $1
        ) due`,

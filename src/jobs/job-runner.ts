@@ -93,6 +93,26 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
   }
 }
 
+/**
+ * Repeats `step` under the job's lock, each time in a transaction of its own, until it says the
+ * work is done or `maxRounds` have run. Returns the sum of what the steps counted, or null when
+ * the first step was skipped (another instance holds the lock).
+ */
+export async function repeatExclusively(
+  exclusively: Exclusively,
+  maxRounds: number,
+  step: (queryRunner: QueryRunner) => Promise<{ count: number; done: boolean }>,
+): Promise<number | null> {
+  let total = 0;
+  for (let round = 0; round < maxRounds; round += 1) {
+    const result = await exclusively(step);
+    if (result === SKIPPED) return round === 0 ? null : total;
+    total += result.count;
+    if (result.done) break;
+  }
+  return total;
+}
+
 function describe(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }

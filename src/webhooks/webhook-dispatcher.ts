@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { ADVISORY_LOCK_KEYS } from '../database/advisory-locks';
-import { type Exclusively, JobRunner, type PeriodicJob, SKIPPED } from '../jobs/job-runner';
+import { type Exclusively, JobRunner, type PeriodicJob, repeatExclusively } from '../jobs/job-runner';
 import { Metrics } from '../observability/metrics';
 import { WebhooksRepository } from './webhooks.repository';
 
@@ -36,15 +36,12 @@ export class WebhookDispatcher implements PeriodicJob<number> {
   }
 
   async run(exclusively: Exclusively): Promise<number | null> {
-    let deliveries = 0;
-    for (let batch = 0; batch < MAX_BATCHES_PER_RUN; batch += 1) {
-      const dispatched = await exclusively((queryRunner) => this.webhooks.dispatch(queryRunner, BATCH));
-      if (dispatched === SKIPPED) return batch === 0 ? null : deliveries;
+    const deliveries = await repeatExclusively(exclusively, MAX_BATCHES_PER_RUN, async (queryRunner) => {
+      const dispatched = await this.webhooks.dispatch(queryRunner, BATCH);
       for (const type of dispatched.eventTypes) this.metrics.eventsCommitted.inc({ type });
-      deliveries += dispatched.deliveries;
-      if (dispatched.eventTypes.length < BATCH) break;
-    }
-    this.metrics.webhookOldestPending.set(await this.webhooks.oldestPendingAgeSeconds());
+      return { count: dispatched.deliveries, done: dispatched.eventTypes.length < BATCH };
+    });
+    if (deliveries !== null) this.metrics.webhookOldestPending.set(await this.webhooks.oldestPendingAgeSeconds());
     return deliveries;
   }
 }
