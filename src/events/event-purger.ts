@@ -14,15 +14,18 @@ export class EventPurger implements PeriodicJob<number> {
   readonly lockKey = ADVISORY_LOCK_KEYS.purgeEvents;
   readonly intervalMs: number;
   private readonly retentionMs: number;
+  /** With webhooks dispatched, an event is kept until the dispatcher has made its deliveries. */
+  private readonly afterDispatch: boolean;
   private readonly logger = new Logger(EventPurger.name);
 
   constructor(
     private readonly events: EventsRepository,
     private readonly runner: JobRunner,
-    @Inject(APP_CONFIG) config: Pick<AppConfig, 'events'>,
+    @Inject(APP_CONFIG) config: Pick<AppConfig, 'events' | 'webhooks'>,
   ) {
     this.intervalMs = config.events.purgeIntervalMs;
     this.retentionMs = config.events.retentionMs;
+    this.afterDispatch = config.webhooks.dispatchIntervalMs > 0;
     runner.schedule(this);
   }
 
@@ -33,7 +36,7 @@ export class EventPurger implements PeriodicJob<number> {
 
   async run(exclusively: Exclusively): Promise<number | null> {
     const purged = await repeatExclusively(exclusively, MAX_BATCHES, async (queryRunner) => {
-      const deleted = await this.events.purge(queryRunner, this.retentionMs, BATCH);
+      const deleted = await this.events.purge(queryRunner, this.retentionMs, BATCH, this.afterDispatch);
       return { count: deleted, done: deleted < BATCH };
     });
     if (purged) this.logger.log(`Purged ${purged} event(s) past their retention`);

@@ -54,22 +54,23 @@ export class EventsRepository {
   }
 
   /**
-   * Deletes up to `limit` events older than the retention that no delivery still waits for and
-   * that the webhook dispatcher has passed (their deliveries go with them). Returns how many.
+   * Deletes up to `limit` events older than the retention that no delivery still waits for and,
+   * when webhooks are dispatched, that the dispatcher has passed (their deliveries go with
+   * them). Returns how many.
    */
-  async purge(queryRunner: QueryRunner, retentionMs: number, limit: number): Promise<number> {
+  async purge(queryRunner: QueryRunner, retentionMs: number, limit: number, afterDispatch: boolean): Promise<number> {
     const rows = await queryRows<{ position: string }>(
       queryRunner,
       `DELETE FROM events WHERE position IN (
          SELECT e.position FROM events e
           WHERE e.occurred_at < now() - make_interval(secs => $1 / 1000.0)
             AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_position = e.position AND d.status = 'pending')
-            AND EXISTS (SELECT 1 FROM event_cursors c WHERE c.name = 'webhook-dispatch' AND (e.transaction_id, e.position) <= (c.transaction_id, c.position))
+            AND (NOT $3 OR EXISTS (SELECT 1 FROM event_cursors c WHERE c.name = 'webhook-dispatch' AND (e.transaction_id, e.position) <= (c.transaction_id, c.position)))
           ORDER BY e.occurred_at
           LIMIT $2
           FOR UPDATE SKIP LOCKED
        ) RETURNING position`,
-      [retentionMs, limit],
+      [retentionMs, limit, afterDispatch],
     );
     return rows.length;
   }
