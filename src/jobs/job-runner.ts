@@ -3,6 +3,7 @@ import type { QueryRunner } from 'typeorm';
 import { tryTransactionLock } from '../database/advisory-locks';
 import { TransactionRunner } from '../database/transaction-runner';
 import { Metrics } from '../observability/metrics';
+import { RepeatedFailureLog } from '../observability/repeated-failure-log';
 
 /** What `exclusively` answers when another instance holds the job's lock, or the service is stopping. */
 export const SKIPPED = Symbol('skipped');
@@ -39,6 +40,7 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
   private readonly jobs: Array<PeriodicJob<unknown>> = [];
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly running = new Map<string, Promise<unknown>>();
+  private readonly failureLogs = new Map<string, RepeatedFailureLog>();
   private stopping = false;
 
   constructor(
@@ -49,6 +51,7 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
   /** Called by each job's constructor; the timers start when the application has started. */
   schedule(job: PeriodicJob<unknown>): void {
     this.jobs.push(job);
+    this.failureLogs.set(job.name, new RepeatedFailureLog(this.logger, `Job "${job.name}"`));
   }
 
   onApplicationBootstrap(): void {
@@ -56,8 +59,10 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
       if (job.intervalMs === 0) continue;
       const timer = setInterval(() => {
         if (this.running.has(job.name)) return;
+        const failures = this.failureLogs.get(job.name)!;
         const run = this.runNow(job)
-          .catch((error: unknown) => this.logger.error(`Job "${job.name}" failed: ${describe(error)}`, error instanceof Error ? error.stack : undefined))
+          .then(() => failures.succeeded())
+          .catch((error: unknown) => failures.failed(error))
           .finally(() => this.running.delete(job.name));
         this.running.set(job.name, run);
       }, job.intervalMs);
@@ -111,8 +116,4 @@ export async function repeatExclusively(
     if (result.done) break;
   }
   return total;
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }

@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { Metrics } from '../observability/metrics';
+import { RepeatedFailureLog } from '../observability/repeated-failure-log';
 import { resolveWebhookAddress } from './outbound-address';
 import { sendWebhook, type WebhookResponse } from './webhook-sender';
 import { webhookHeaders } from './webhook-signature';
@@ -28,6 +29,7 @@ const RETRY_JITTER = 0.2;
 @Injectable()
 export class WebhookRelay implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(WebhookRelay.name);
+  private readonly claimFailures = new RepeatedFailureLog(this.logger, 'Claiming webhook deliveries');
   private readonly config: AppConfig['webhooks'];
   private readonly leaseMs: number;
   private readonly inFlightByEndpoint = new Map<string, number>();
@@ -50,7 +52,8 @@ export class WebhookRelay implements OnApplicationBootstrap, OnApplicationShutdo
     this.timer = setInterval(() => {
       if (this.claiming || this.stopping) return;
       this.claiming = this.relayOnce()
-        .catch((error: unknown) => this.logger.error(`Claiming webhook deliveries failed: ${describe(error)}`))
+        .then(() => this.claimFailures.succeeded())
+        .catch((error: unknown) => this.claimFailures.failed(error))
         .finally(() => (this.claiming = undefined));
     }, this.config.relayIntervalMs);
     this.timer.unref();
