@@ -128,14 +128,17 @@ export class WebhookRelay implements OnApplicationBootstrap, OnApplicationShutdo
     }
   }
 
+  /** One attempt, name lookup included, within WEBHOOK_TIMEOUT_MS (so within the lease). */
   private async send(delivery: ClaimedDelivery): Promise<WebhookResponse> {
     const body = JSON.stringify(delivery.event);
+    const deadline = Date.now() + this.config.timeoutMs;
     try {
       const url = new URL(delivery.url);
       // Resolved at each attempt and pinned for it: a name that now points inside the network is refused.
-      const address = await resolveWebhookAddress(url, this.config.allowPrivateNetworks);
+      const address = await withDeadline(resolveWebhookAddress(url, this.config.allowPrivateNetworks), deadline, `no address for ${url.hostname}`);
       const headers = webhookHeaders(delivery.secrets, delivery.event.id, Math.floor(Date.now() / 1000), body);
-      return await sendWebhook({ url, address, headers, body, timeoutMs: this.config.timeoutMs, maxResponseBytes: MAX_RESPONSE_BYTES });
+      const timeoutMs = Math.max(1, deadline - Date.now());
+      return await sendWebhook({ url, address, headers, body, timeoutMs, maxResponseBytes: MAX_RESPONSE_BYTES });
     } catch (error) {
       return { ok: false, error: describe(error) };
     }
@@ -146,6 +149,19 @@ export class WebhookRelay implements OnApplicationBootstrap, OnApplicationShutdo
     const base = this.config.retryScheduleMs[attempt - 1];
     if (base === undefined) return null;
     return Math.round(base * (1 - RETRY_JITTER + Math.random() * 2 * RETRY_JITTER));
+  }
+}
+
+/** `promise`, or a rejection once `deadline` passes (the lookup itself cannot be cancelled; it is left to finish). */
+async function withDeadline<T>(promise: Promise<T>, deadline: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} within the attempt's time`)), Math.max(0, deadline - Date.now()));
+  });
+  try {
+    return await Promise.race([promise, expired]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
