@@ -103,7 +103,7 @@ async function main(): Promise<number> {
     await memory.start();
 
     const api = new BookingApi(service.baseUrl, secret, options.customers);
-    const serviceContext = { options, api, baseUrl: service.baseUrl, db, progress, memory, checks };
+    const serviceContext = { options, api, baseUrl: service.baseUrl, db, progress, memory, checks, servicePid: service.pid };
     const spreadMatches = await prepareService(serviceContext);
     const serviceResults = await runServiceScenarios(serviceContext, spreadMatches);
 

@@ -9,6 +9,7 @@ import {
   matchTotals,
 } from './checks';
 import { type LoadResult, runLoad } from './load';
+import { cpuSeconds } from './cpu';
 import type { RssSampler } from './memory';
 import type { BenchOptions } from './options';
 import { freeConnections, type PgbenchResult, runPgbench } from './pgbench';
@@ -48,8 +49,17 @@ export function planSteps(options: BenchOptions, withPgbench: boolean): PlannedS
   ];
 }
 
+/**
+ * The service's CPU time (user + system) over a step, and per booking confirmed in it; null
+ * when /proc could not tell. A mixed step's two halves share one figure.
+ */
+export interface StepCpu {
+  serviceSeconds: number | null;
+  msPerBooking: number | null;
+}
+
 /** One measured autocannon run, labelled with the step it belongs to. */
-export type ServiceStep = LoadResult & { label: string };
+export type ServiceStep = LoadResult & { label: string; cpu: StepCpu };
 
 export interface SellOutResult extends ServiceStep {
   requests: number;
@@ -78,6 +88,8 @@ export interface ServiceContext {
   db: Pool;
   progress: Progress;
   memory: RssSampler;
+  /** The service process, whose CPU time each step reads. */
+  servicePid: number;
   checks: CheckLog;
 }
 
@@ -162,18 +174,23 @@ async function sellOut(ctx: ServiceContext): Promise<SellOutResult> {
  * Runs one step with its memory samples filed under its label, then checks that no request got a
  * 5xx and that the database invariants hold.
  */
-async function measure(ctx: ServiceContext, label: string, run: () => Promise<LoadResult[]>): Promise<LoadResult[]> {
+async function measure(ctx: ServiceContext, label: string, run: () => Promise<LoadResult[]>): Promise<Array<LoadResult & { cpu: StepCpu }>> {
   ctx.progress.step(label);
   ctx.memory.setScenario(label);
+  const cpuBefore = await cpuSeconds(ctx.servicePid);
   let results: LoadResult[];
   try {
     results = await run();
   } finally {
     ctx.memory.setScenario(undefined);
   }
+  const cpuAfter = await cpuSeconds(ctx.servicePid);
+  const serviceSeconds = cpuBefore === null || cpuAfter === null ? null : round(cpuAfter - cpuBefore, 3);
+  const bookings = results.reduce((sum, result) => sum + (result.statusCounts['201'] ?? 0), 0);
+  const cpu: StepCpu = { serviceSeconds, msPerBooking: serviceSeconds === null || bookings === 0 ? null : round((serviceSeconds * 1000) / bookings, 3) };
   for (const result of results) ctx.checks.record(checkNoServerErrors(label, result.statusCounts));
   ctx.checks.record(await checkDatabaseInvariants(ctx.db, label));
-  return results;
+  return results.map((result) => ({ ...result, cpu }));
 }
 
 function loadBase(ctx: ServiceContext): { baseUrl: string; customerTokens: readonly string[]; timeoutSeconds: number } {

@@ -1,4 +1,4 @@
-import type { LoadResult } from './load';
+import type { ServiceStep } from './scenarios';
 import type { MemoryStats } from './memory';
 import { type BenchReport, isPgbenchResult } from './report';
 
@@ -29,7 +29,7 @@ export function formatReportTable(report: BenchReport, files: { reportFile: stri
   ];
   lines.push(
     'Service (HTTP, autocannon)',
-    ...table(['scenario', 'conns', 'bookings/s', 'p50 ms', 'p99 ms', 'max ms', 'non-2xx', 'socket err', 'timeouts', 'RSS peak MiB', 'RSS mean MiB'], serviceRows),
+    ...table(['scenario', 'conns', 'bookings/s', 'p50 ms', 'p99 ms', 'max ms', 'non-2xx', 'socket err', 'timeouts', 'RSS peak MiB', 'RSS mean MiB', 'CPU ms/booking'], serviceRows),
     '',
   );
 
@@ -74,7 +74,7 @@ export function formatReportTable(report: BenchReport, files: { reportFile: stri
   return `${lines.join('\n')}\n`;
 }
 
-function loadRow(scenario: string, step: LoadResult, memory: MemoryStats | undefined, showRate = true): string[] {
+function loadRow(scenario: string, step: ServiceStep, memory: MemoryStats | undefined, showRate = true): string[] {
   return [
     scenario,
     String(step.connections),
@@ -87,6 +87,7 @@ function loadRow(scenario: string, step: LoadResult, memory: MemoryStats | undef
     String(step.errors.timeouts),
     mib(memory?.peakBytes ?? null),
     mib(memory?.meanBytes ?? null),
+    step.cpu.msPerBooking === null ? 'n/a' : step.cpu.msPerBooking.toFixed(3),
   ];
 }
 
