@@ -19,6 +19,7 @@ import { Metrics } from '../observability/metrics';
 import { type Booking, toBooking } from './booking';
 import { BookingsRepository } from './bookings.repository';
 import type { Settled } from './coalescing-queue';
+import { describeError } from '../errors/describe-error';
 
 export interface BookingRequest {
   matchId: string;
@@ -103,7 +104,7 @@ export class Reservations {
       if (perMatch.length < 2 || error instanceof DatabaseUnavailableError) {
         return { outcomes: new Map(indexes.map((index) => [index, { ok: false, error }])), refusedWhileHeld: [] };
       }
-      this.logger.warn(`A reservation batch of ${indexes.length} requests over ${perMatch.length} matches failed (${describe(error)}); deciding each match apart`);
+      this.logger.warn(`A reservation batch of ${indexes.length} requests over ${perMatch.length} matches failed (${describeError(error)}); deciding each match apart`);
       this.metrics.bookingOutcomes.inc({ outcome: 'retried' }, indexes.length);
       const passes = await Promise.all(perMatch.map((group) => this.settle(requests, group, pass)));
       return {
@@ -244,10 +245,6 @@ function groupByMatch(requests: BookingRequest[], indexes: number[]): number[][]
     groups.set(matchId, [...(groups.get(matchId) ?? []), index]);
   }
   return [...groups.values()];
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
 /** The row of one request; a request with a key also gets the record it would leave if accepted. */

@@ -5,6 +5,7 @@ import { destroyConnection } from './connection-release';
 import { CommitOutcomeUnknownError, ConcurrencyConflictError } from '../errors/domain-errors';
 import { Metrics } from '../observability/metrics';
 import { isConnectionFailure, isOutcomeAmbiguous, PG_ERROR, sqlState, translateDatabaseError } from './database-errors';
+import { describeError } from '../errors/describe-error';
 
 const CONFLICT_BACKOFF_BASE_MS = 20;
 
@@ -63,7 +64,7 @@ export class TransactionRunner {
         this.metrics.transactionRetries.inc({ transaction: name, reason: sqlState(error.cause) === PG_ERROR.deadlockDetected ? 'deadlock' : 'serialization' });
         options.onRetry?.();
         const delayMs = Math.random() * CONFLICT_BACKOFF_BASE_MS * 2 ** (attempt - 1);
-        this.logger.warn(`Transaction "${name}" hit ${describe(error.cause)}; retry ${attempt} of ${this.conflictRetries} in ${Math.round(delayMs)} ms`);
+        this.logger.warn(`Transaction "${name}" hit ${describeError(error.cause)}; retry ${attempt} of ${this.conflictRetries} in ${Math.round(delayMs)} ms`);
         await new Promise((resolve) => setTimeout(resolve, delayMs));
       }
     }
@@ -106,14 +107,14 @@ export class TransactionRunner {
         } catch (rollbackError) {
           connectionUnsafe = rollbackError;
           this.logger.error(
-            `Rollback of transaction "${name}" failed; its connection will be destroyed. Original error: ${describe(error)}`,
+            `Rollback of transaction "${name}" failed; its connection will be destroyed. Original error: ${describeError(error)}`,
             rollbackError instanceof Error ? rollbackError.stack : String(rollbackError),
           );
         }
       }
       if (commitSent && isOutcomeAmbiguous(error)) {
         this.metrics.commitOutcomeUnknown.inc({ transaction: name });
-        this.logger.warn(`The connection failed during COMMIT of transaction "${name}" (${describe(error)}): it may or may not have committed`);
+        this.logger.warn(`The connection failed during COMMIT of transaction "${name}" (${describeError(error)}): it may or may not have committed`);
         throw new CommitOutcomeUnknownError(`The connection failed during COMMIT of "${name}"; the transaction may have committed`, { cause: error });
       }
       throw translateDatabaseError(error);
@@ -147,10 +148,6 @@ export class TransactionRunner {
       );
     }
   }
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
 /**

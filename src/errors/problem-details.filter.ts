@@ -2,6 +2,7 @@ import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, HttpSta
 import type { Request, Response } from 'express';
 import { translateDatabaseError } from '../database/database-errors';
 import { answerFor, type ProblemAnswer, problemAnswer, sendProblem } from './problem';
+import { describeError } from './describe-error';
 
 /**
  * The one place where errors become HTTP answers: RFC 9457 problem+json for every error.
@@ -19,7 +20,7 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     const mapped = this.map(translateDatabaseError(exception), request);
     if (mapped.problem.status >= 500) {
       this.logger.error(
-        `${request.method} ${request.originalUrl} failed with ${mapped.problem.status}: ${describe(exception)}`,
+        `${request.method} ${request.originalUrl} failed with ${mapped.problem.status}: ${describeError(exception)}`,
         exception instanceof Error ? exception.stack : undefined,
       );
     }
@@ -91,8 +92,4 @@ function httpDetail(error: HttpException): string {
   const message = (body as { message?: unknown }).message;
   if (Array.isArray(message)) return message.join('; ');
   return typeof message === 'string' ? message : error.message;
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }

@@ -1,4 +1,5 @@
 import type { Logger } from '@nestjs/common';
+import { describeError } from '../errors/describe-error';
 
 /**
  * Logs a failure of periodic work (a job every 250 ms while the database is down, say) without
@@ -26,7 +27,7 @@ export class RepeatedFailureLog {
       return;
     }
     const since = this.leftOut > 0 ? ` (${this.leftOut} more failure(s) since the last report)` : '';
-    this.logger.error(`${this.what} failed${since}: ${describe(error)}`, error instanceof Error ? error.stack : undefined);
+    this.logger.error(`${this.what} failed${since}: ${describeError(error)}`, error instanceof Error ? error.stack : undefined);
     this.lastReportAt = now;
     this.leftOut = 0;
   }
@@ -39,8 +40,4 @@ export class RepeatedFailureLog {
     this.leftOut = 0;
     this.failures = 0;
   }
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }

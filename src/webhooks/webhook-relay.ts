@@ -6,6 +6,7 @@ import { resolveWebhookAddress } from './outbound-address';
 import { sendWebhook, type WebhookResponse } from './webhook-sender';
 import { webhookHeaders } from './webhook-signature';
 import { type ClaimedDelivery, WebhooksRepository } from './webhooks.repository';
+import { describeError } from '../errors/describe-error';
 
 /** Deliveries one instance sends at once, over all endpoints. */
 const MAX_IN_FLIGHT = 64;
@@ -120,7 +121,7 @@ export class WebhookRelay implements OnApplicationBootstrap, OnApplicationShutdo
       }
     } catch (error) {
       // The attempt's outcome could not be recorded: the lease runs out and the delivery is sent again.
-      this.logger.error(`Recording webhook delivery ${delivery.id} failed; it will be sent again: ${describe(error)}`);
+      this.logger.error(`Recording webhook delivery ${delivery.id} failed; it will be sent again: ${describeError(error)}`);
     } finally {
       const left = (this.inFlightByEndpoint.get(delivery.endpointId) ?? 1) - 1;
       if (left === 0) this.inFlightByEndpoint.delete(delivery.endpointId);
@@ -140,7 +141,7 @@ export class WebhookRelay implements OnApplicationBootstrap, OnApplicationShutdo
       const timeoutMs = Math.max(1, deadline - Date.now());
       return await sendWebhook({ url, address, headers, body, timeoutMs, maxResponseBytes: MAX_RESPONSE_BYTES });
     } catch (error) {
-      return { ok: false, error: describe(error) };
+      return { ok: false, error: describeError(error) };
     }
   }
 
@@ -163,8 +164,4 @@ async function withDeadline<T>(promise: Promise<T>, deadline: number, what: stri
   } finally {
     clearTimeout(timer);
   }
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
