@@ -3,7 +3,7 @@ import type { QueryRunner } from 'typeorm';
 import { Reservations } from '../../src/bookings/reservations';
 import { LockTimeoutError, MatchNotFoundError } from '../../src/errors/domain-errors';
 import { SlotLedger } from '../../src/inventory/slot-ledger';
-import { createMatch, lockMatchRow, matchCounters } from '../support/fixtures';
+import { createMatch, lockMatchRow, matchCounters, untilLockWaiters } from '../support/fixtures';
 import { startTestApp, type TestApp } from '../support/test-app';
 
 /**
@@ -22,22 +22,6 @@ describe('a reservation that waited for the match lock', () => {
 
   const as = (customer: string) => `Bearer ${t.token(customer)}`;
 
-  /** Sessions of the test's database that wait for a heavyweight lock (a row lock, here). */
-  async function lockWaiters(): Promise<number> {
-    const [row] = await t.dataSource.query<[{ waiting: number }]>(
-      `SELECT count(*)::int AS waiting FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
-    );
-    return row.waiting;
-  }
-
-  async function untilLockWaiters(count: number): Promise<void> {
-    const deadline = Date.now() + 5_000;
-    while ((await lockWaiters()) < count) {
-      if (Date.now() > deadline) throw new Error(`no ${count} session(s) waited for a lock within 5 s`);
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-  }
-
   /** Runs `change` in a transaction that holds the match row lock, and commits it only once `waiter` waits for that lock. */
   async function commitWhileWaiting<T>(matchId: string, change: (queryRunner: QueryRunner) => Promise<unknown>, waiter: () => Promise<T>): Promise<T> {
     const holder = t.dataSource.createQueryRunner();
@@ -47,7 +31,7 @@ describe('a reservation that waited for the match lock', () => {
       await t.app.get(SlotLedger).lockMatch(holder, matchId, 'test-holder');
       await change(holder);
       const waiting = waiter();
-      await untilLockWaiters(1);
+      await untilLockWaiters(t, 1);
       await holder.commitTransaction();
       return await waiting;
     } finally {

@@ -102,7 +102,15 @@ describe('webhooks', () => {
     const endpoint = await register(t, `http://127.0.0.1:${port}/hooks`, ['booking.confirmed']);
     const matchId = await createMatch(t, 10);
     const booked = await Promise.all([1, 2, 3, 4, 5].map(async (i) => ((await book(t, matchId, `down-${i}`).expect(201)).body as { id: string }).id));
-    await new Promise((resolve) => setTimeout(resolve, 1_000)); // attempts fail meanwhile: nothing listens
+    // Nothing listens yet: wait until each of the five deliveries has failed an attempt.
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const listed = await request(t.server).get(`/api/v1/admin/webhook-endpoints/${endpoint.id}/deliveries`).set('Authorization', admin()).expect(200);
+      const failedOnce = (listed.body as { items: Array<{ lastError: string | null }> }).items.filter((item) => item.lastError !== null);
+      if (failedOnce.length === 5) break;
+      if (Date.now() > deadline) throw new Error(`only ${failedOnce.length} of 5 deliveries failed an attempt within 15 s`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
 
     const hooks = await receiver(port);
     await hooks.waitFor((received) => new Set(received.map((r) => r.headers['webhook-id'])).size >= 5, 20_000);

@@ -52,7 +52,7 @@ export async function lockMatchRow(databaseUrl: string, matchId: string): Promis
  * `dispatch` meanwhile when given. The feed holds an event back while any older transaction on
  * the server still runs (other test files' included), so this can take a moment under load.
  */
-export async function untilDispatched(t: { dataSource: { query: <T>(sql: string, parameters?: unknown[]) => Promise<T> } }, resourceId: string, dispatch?: () => Promise<unknown>): Promise<void> {
+export async function untilDispatched(t: Pick<TestApp, 'dataSource'>, resourceId: string, dispatch?: () => Promise<unknown>): Promise<void> {
   const deadline = Date.now() + 15_000;
   for (;;) {
     await dispatch?.();
@@ -64,5 +64,18 @@ export async function untilDispatched(t: { dataSource: { query: <T>(sql: string,
     if (row?.passed) return;
     if (Date.now() > deadline) throw new Error(`the webhook dispatcher did not pass the events of ${resourceId} within 15 s`);
     await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Waits until `count` sessions of the test's database wait for a heavyweight lock (a row lock, in these tests). */
+export async function untilLockWaiters(t: Pick<TestApp, 'dataSource'>, count: number): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  for (;;) {
+    const [row] = await t.dataSource.query<Array<{ waiting: number }>>(
+      `SELECT count(*)::int AS waiting FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+    );
+    if ((row?.waiting ?? 0) >= count) return;
+    if (Date.now() > deadline) throw new Error(`no ${count} session(s) waited for a lock within 5 s`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
