@@ -151,12 +151,12 @@ export interface CounterDrift {
 
 /**
  * The slot ledger: the only code that locks match rows, changes their `booked_slots` and
- * `held_slots` counters, releases expired holds and computes free slots. Each statement that
- * takes or gives back slots also writes the events of its changes (events/event-sql.ts). Every write that takes
+ * `held_slots` counters, releases expired holds and computes free slots. Every write that takes
  * or gives back slots (a booking batch, a cancellation, a reschedule, a hold created, confirmed,
  * released or expired, a capacity change) goes through one of its methods, inside the caller's
  * transaction; each method locks the rows it needs first (lock order everywhere: match rows by
- * id, then their bookings and holds). The counters are in slot-counters.ts.
+ * id, then their bookings and holds), and its statement also writes the events of its changes
+ * (events/event-sql.ts). The counters are in slot-counters.ts.
  */
 @Injectable()
 export class SlotLedger {

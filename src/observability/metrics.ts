@@ -163,7 +163,7 @@ export class Metrics {
 
   readonly webhookOldestPending = new Gauge({
     name: 'webhook_oldest_pending_delivery_seconds',
-    help: 'Age of the oldest webhook delivery not yet delivered nor failed, at the last dispatch',
+    help: 'Age of the oldest webhook delivery not yet delivered nor failed, refreshed by the dispatching instance at most every 10 s',
     registers: [this.registry],
   });
 

@@ -7,18 +7,22 @@ import { WebhooksRepository } from './webhooks.repository';
 
 const BATCH = 500;
 const MAX_BATCHES_PER_RUN = 20;
+/** The oldest-pending gauge feeds alerts scraped every few tens of seconds; its aggregate need not run on every dispatch. */
+const GAUGE_REFRESH_MS = 10_000;
 
 /**
  * Every WEBHOOK_DISPATCH_INTERVAL_MS, on one instance at a time: reads the settled events after
  * its cursor in the feed (never skipping one that committed late) and makes a delivery of each
  * for every endpoint that takes its type. Sending is the relay's (webhook-relay.ts), on every
- * instance. Also counts the committed events and reports the oldest pending delivery's age.
+ * instance. Also counts the committed events and, at most every 10 s, reports the oldest
+ * pending delivery's age.
  */
 @Injectable()
 export class WebhookDispatcher implements PeriodicJob<number> {
   readonly name = 'dispatch-webhooks';
   readonly lockKey = ADVISORY_LOCK_KEYS.dispatchWebhooks;
   readonly intervalMs: number;
+  private gaugeRefreshedAt = 0;
 
   constructor(
     private readonly webhooks: WebhooksRepository,
@@ -41,7 +45,10 @@ export class WebhookDispatcher implements PeriodicJob<number> {
       for (const type of dispatched.eventTypes) this.metrics.eventsCommitted.inc({ type });
       return { count: dispatched.deliveries, done: dispatched.eventTypes.length < BATCH };
     });
-    if (deliveries !== null) this.metrics.webhookOldestPending.set(await this.webhooks.oldestPendingAgeSeconds());
+    if (deliveries !== null && Date.now() - this.gaugeRefreshedAt >= GAUGE_REFRESH_MS) {
+      this.gaugeRefreshedAt = Date.now();
+      this.metrics.webhookOldestPending.set(await this.webhooks.oldestPendingAgeSeconds());
+    }
     return deliveries;
   }
 }

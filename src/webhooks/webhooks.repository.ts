@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type QueryRunner } from 'typeorm';
 import { queryRows } from '../database/sql';
-import type { EventType } from '../events/event-types';
+import type { DomainEvent, EventType } from '../events/event-types';
 import { settledEventsSql } from '../events/events.repository';
 import type { DeliveryStatus } from './webhook.entity';
 
@@ -37,7 +37,7 @@ export interface ClaimedDelivery {
   endpointId: string;
   url: string;
   secrets: string[];
-  event: { id: string; type: EventType; occurredAt: string; data: Record<string, unknown> };
+  event: DomainEvent;
   eventCreatedAt: Date;
 }
 
