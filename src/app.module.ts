@@ -12,6 +12,7 @@ import { EventsModule } from './events/events.module';
 import { ProblemDetailsFilter } from './errors/problem-details.filter';
 import { HealthModule } from './health/health.module';
 import { HoldsModule } from './holds/holds.module';
+import { WaitlistModule } from './waitlist/waitlist.module';
 import { JobsModule } from './jobs/jobs.module';
 import { LifecycleModule } from './lifecycle/lifecycle.module';
 import { LocksModule } from './locks/locks.module';
@@ -57,6 +58,7 @@ export class AppModule {
         MatchesModule,
         BookingsModule,
         HoldsModule,
+        WaitlistModule,
         AdminModule,
         EventsModule,
         WebhooksModule,

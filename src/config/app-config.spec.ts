@@ -124,6 +124,7 @@ describe('loadConfig', () => {
       WEBHOOK_SECRET_ROTATION_GRACE_MS: '60000',
       EVENT_RETENTION_MS: '86400000',
       EVENT_PURGE_INTERVAL_MS: '0',
+      WAITLIST_OFFER_TTL_MS: '60000',
     });
     expect(config).toEqual({
       env: 'test',
@@ -159,6 +160,7 @@ describe('loadConfig', () => {
       auth: { jwtSecret: REAL_SECRET },
       booking: { maxSlotsPerBooking: 4, maxBatchSize: 16, concurrentBatches: 3 },
       holds: { ttlMs: 600_000, sweepIntervalMs: 30_000 },
+      waitlist: { offerTtlMs: 60_000 },
       idempotency: { keyTtlMs: 86_400_000, purgeIntervalMs: 3_600_000 },
       health: { checkTimeoutMs: 1000 },
       shutdown: { readinessDelayMs: 5000, gracePeriodMs: 25_000 },

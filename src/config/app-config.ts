@@ -68,6 +68,7 @@ export interface AppConfig {
   reconciliation: { intervalMs: number };
   booking: { maxSlotsPerBooking: number; maxBatchSize: number; concurrentBatches: number };
   holds: { ttlMs: number; sweepIntervalMs: number };
+  waitlist: { offerTtlMs: number };
   idempotency: { keyTtlMs: number; purgeIntervalMs: number };
   events: { retentionMs: number; purgeIntervalMs: number };
   webhooks: WebhooksConfig;
@@ -202,6 +203,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
     reconciliation: { intervalMs: vars.RECONCILE_INTERVAL_MS },
     booking: { maxSlotsPerBooking: vars.BOOKING_MAX_SLOTS, maxBatchSize: vars.BOOKING_BATCH_MAX, concurrentBatches: vars.BOOKING_CONCURRENT_BATCHES },
     holds: { ttlMs: vars.HOLD_TTL_MS, sweepIntervalMs: vars.HOLD_SWEEP_INTERVAL_MS },
+    waitlist: { offerTtlMs: vars.WAITLIST_OFFER_TTL_MS },
     idempotency: { keyTtlMs: vars.IDEMPOTENCY_KEY_TTL_MS, purgeIntervalMs: vars.IDEMPOTENCY_PURGE_INTERVAL_MS },
     events: { retentionMs: vars.EVENT_RETENTION_MS, purgeIntervalMs: vars.EVENT_PURGE_INTERVAL_MS },
     webhooks: {

@@ -162,6 +162,10 @@ export class EnvironmentVariables {
   @toInt() @IsInt() @Min(0) @Max(3_600_000)
   HOLD_SWEEP_INTERVAL_MS = 30_000;
 
+  /** How long a waitlist offer (a hold in the waiting customer's name) waits for its confirmation. */
+  @toInt() @IsInt() @Min(1_000) @Max(7 * 86_400_000)
+  WAITLIST_OFFER_TTL_MS = 900_000;
+
   @toInt() @IsInt() @Min(1_000) @Max(30 * 86_400_000)
   IDEMPOTENCY_KEY_TTL_MS = 86_400_000;
 

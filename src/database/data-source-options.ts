@@ -6,9 +6,10 @@ import { EventCursorEntity, EventEntity } from '../events/event.entity';
 import { HoldEntity } from '../holds/hold.entity';
 import { IdempotencyKeyEntity } from '../idempotency/idempotency-key.entity';
 import { MatchEntity } from '../matches/match.entity';
+import { WaitlistEntryEntity } from '../waitlist/waitlist-entry.entity';
 import { WebhookDeliveryEntity, WebhookEndpointEntity } from '../webhooks/webhook.entity';
 
-export const ENTITIES = [MatchEntity, BookingEntity, HoldEntity, IdempotencyKeyEntity, EventEntity, EventCursorEntity, WebhookEndpointEntity, WebhookDeliveryEntity];
+export const ENTITIES = [MatchEntity, BookingEntity, HoldEntity, IdempotencyKeyEntity, EventEntity, EventCursorEntity, WebhookEndpointEntity, WebhookDeliveryEntity, WaitlistEntryEntity];
 export const MIGRATIONS_TABLE = 'schema_migrations';
 const MIGRATIONS_GLOB = path.join(__dirname, '..', '..', 'migrations', '*.{ts,js}');
 

@@ -56,6 +56,35 @@ export class CustomerLimitReachedError extends DomainError {
   }
 }
 
+/** A waitlist is for matches without room: the slots asked for are available now. */
+@Problem('slots-available', (e: SlotsAvailableError) => ({ matchId: e.matchId, requestedSlots: e.requestedSlots, availableSlots: e.availableSlots }))
+export class SlotsAvailableError extends DomainError {
+  constructor(
+    readonly matchId: string,
+    readonly requestedSlots: number,
+    readonly availableSlots: number,
+  ) {
+    super(`Match ${matchId} has ${availableSlots} slot(s) available; book them instead of joining its waitlist for ${requestedSlots}`);
+  }
+}
+
+@Problem('waitlist-entry-exists', (e: WaitlistEntryExistsError) => ({ matchId: e.matchId, entryId: e.entryId }))
+export class WaitlistEntryExistsError extends DomainError {
+  constructor(
+    readonly matchId: string,
+    readonly entryId: string,
+  ) {
+    super(`The customer is already on the waitlist of match ${matchId} (entry ${entryId})`);
+  }
+}
+
+@Problem('waitlist-entry-not-found', (e: WaitlistEntryNotFoundError) => ({ entryId: e.entryId }))
+export class WaitlistEntryNotFoundError extends DomainError {
+  constructor(readonly entryId: string) {
+    super(`Waitlist entry ${entryId} does not exist`);
+  }
+}
+
 @Problem('capacity-below-booked', (e: CapacityBelowBookedError) => ({
   matchId: e.matchId,
   requestedCapacity: e.requestedCapacity,
@@ -141,21 +170,28 @@ export class DatabaseUnavailableError extends DomainError {}
  */
 export class CommitOutcomeUnknownError extends DatabaseUnavailableError {}
 
+/** The resources a write may leave in doubt: the problem member naming it, and where to look it up. */
+const OUTCOME_RESOURCES = {
+  booking: { field: 'bookingId', path: 'bookings' },
+  hold: { field: 'holdId', path: 'holds' },
+  'waitlist entry': { field: 'entryId', path: 'waitlist' },
+} as const;
+
 /**
  * A write may or may not have happened, and the database could not be asked in time: the
  * client must not simply send it again, but retry with the same Idempotency-Key or look the
  * resource up by its id.
  */
-@Problem('outcome-unknown', (e: OutcomeUnknownError) => (e.resource === 'booking' ? { bookingId: e.id } : { holdId: e.id }))
+@Problem('outcome-unknown', (e: OutcomeUnknownError) => ({ [OUTCOME_RESOURCES[e.resource].field]: e.id }))
 export class OutcomeUnknownError extends DomainError {
   constructor(
-    readonly resource: 'booking' | 'hold',
+    readonly resource: keyof typeof OUTCOME_RESOURCES,
     readonly id: string,
     options?: ErrorOptions,
   ) {
     super(
       `The database connection failed while the ${resource} ${id} was being committed, and the database could not be asked in time whether it was. ` +
-        `It may exist: retry with the same Idempotency-Key, or look it up with GET /api/v1/${resource}s/${id} (404: it was not made).`,
+        `It may exist: retry with the same Idempotency-Key, or look it up with GET /api/v1/${OUTCOME_RESOURCES[resource].path}/${id} (404: it was not made).`,
       options,
     );
   }

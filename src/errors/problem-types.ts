@@ -20,6 +20,7 @@ export const PROBLEM_FIELDS = {
   matchId: { type: 'string', description: 'the match' },
   bookingId: { type: 'string', description: 'the booking' },
   holdId: { type: 'string', description: 'the hold' },
+  entryId: { type: 'string', description: 'the waitlist entry' },
   endpointId: { type: 'string', description: 'the webhook endpoint' },
   deliveryId: { type: 'string', description: 'the webhook delivery' },
   requestedSlots: { type: 'integer', description: 'slots asked for' },
@@ -74,9 +75,27 @@ export const PROBLEM_TYPES = {
   'customer-limit-reached': {
     status: 409,
     title: 'Customer limit reached',
-    when: "The booking, hold or reschedule would give the customer more slots in the match than its `maxSlotsPerCustomer`",
+    when: 'The booking, hold, reschedule or waitlist entry would give the customer more slots in the match than its `maxSlotsPerCustomer`',
     fields: ['matchId', 'limit', 'current', 'requestedSlots'],
     bookingOutcome: 'customer_limit_reached',
+  },
+  'slots-available': {
+    status: 409,
+    title: 'Slots available',
+    when: 'Joining a waitlist while enough slots are available: book or hold them instead',
+    fields: ['matchId', 'requestedSlots', 'availableSlots'],
+  },
+  'waitlist-entry-exists': {
+    status: 409,
+    title: 'Already on the waitlist',
+    when: 'Joining the waitlist of a match where the customer has a waiting or offered entry',
+    fields: ['matchId', 'entryId'],
+  },
+  'waitlist-entry-not-found': {
+    status: 404,
+    title: 'Waitlist entry not found',
+    when: "No waitlist entry with that id, or not the caller's",
+    fields: ['entryId'],
   },
   'booking-not-confirmed': {
     status: 409,
@@ -204,8 +223,8 @@ export const PROBLEM_TYPES = {
   'outcome-unknown': {
     status: 503,
     title: 'Outcome unknown',
-    when: 'The connection failed during `COMMIT` and the database could not be asked in time whether the booking or hold was made (see [Idempotency-Key](#idempotency-key))',
-    fields: ['bookingId', 'holdId'],
+    when: 'The connection failed during `COMMIT` and the database could not be asked in time whether the booking, hold or waitlist entry was made (see [Idempotency-Key](#idempotency-key))',
+    fields: ['bookingId', 'holdId', 'entryId'],
     oneFieldOf: true,
     retryAfterSeconds: 2,
     bookingOutcome: 'outcome_unknown',

@@ -1,3 +1,4 @@
+import { linePositionSql } from '../waitlist/waitlist-entry';
 import type { EventType } from './event-types';
 
 /**
@@ -26,11 +27,19 @@ export function holdJson(alias: string): string {
     'resolvedAt', ${iso(`${alias}.resolved_at`)}, 'bookingId', ${alias}.booking_id)`;
 }
 
+/** A waitlist_entries row of `alias` as the API's WaitlistEntry (its place in line read as of the statement's start). */
+export function waitlistEntryJson(alias: string): string {
+  return `jsonb_build_object('id', ${alias}.id, 'matchId', ${alias}.match_id, 'customerId', ${alias}.customer_id, 'slots', ${alias}.slots,
+    'status', ${alias}.status, 'position', ${linePositionSql(alias)}, 'holdId', ${alias}.hold_id, 'expiresAt', ${iso(`${alias}.expires_at`)},
+    'createdAt', ${iso(`${alias}.created_at`)}, 'resolvedAt', ${iso(`${alias}.resolved_at`)})`;
+}
+
 /** A match row of `alias` with its live_held_slots (MATCH_COLUMNS) as the API's match, availability included. */
 export function matchJson(alias: string): string {
   return `jsonb_build_object('id', ${alias}.id, 'title', ${alias}.title, 'startsAt', ${iso(`${alias}.starts_at`)}, 'capacity', ${alias}.capacity,
     'maxSlotsPerCustomer', ${alias}.max_slots_per_customer, 'bookedSlots', ${alias}.booked_slots, 'heldSlots', ${alias}.live_held_slots,
-    'availableSlots', ${alias}.capacity - ${alias}.booked_slots - ${alias}.live_held_slots,
+    'waitingEntries', ${alias}.waiting_entries,
+    'availableSlots', CASE WHEN ${alias}.waiting_entries > 0 THEN 0 ELSE ${alias}.capacity - ${alias}.booked_slots - ${alias}.live_held_slots END,
     'createdAt', ${iso(`${alias}.created_at`)}, 'updatedAt', ${iso(`${alias}.updated_at`)})`;
 }
 

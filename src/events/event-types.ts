@@ -7,6 +7,12 @@ export const EVENT_TYPES = [
   'hold.confirmed',
   'hold.released',
   'hold.expired',
+  'waitlist.joined',
+  'waitlist.offered',
+  'waitlist.accepted',
+  'waitlist.declined',
+  'waitlist.expired',
+  'waitlist.left',
   'match.created',
   'match.updated',
 ] as const;

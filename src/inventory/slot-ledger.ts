@@ -3,11 +3,22 @@ import type { QueryRunner } from 'typeorm';
 import { type Booking, BOOKING_COLUMNS, BOOKING_FIELDS, type BookingRow, toBooking } from '../bookings/booking';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { queryPreparedRows, queryRows, statementName } from '../database/sql';
-import { CapacityBelowBookedError, CustomerLimitReachedError, InsufficientSlotsError, MatchNotFoundError } from '../errors/domain-errors';
+import {
+  CapacityBelowBookedError,
+  CustomerLimitReachedError,
+  InsufficientSlotsError,
+  InvalidInputError,
+  MatchNotFoundError,
+  SlotsAvailableError,
+  WaitlistEntryExistsError,
+} from '../errors/domain-errors';
 import { bookingJson, holdJson, insertEvents } from '../events/event-sql';
 import { type Hold, HOLD_COLUMNS, type HoldRow, toHold } from '../holds/hold';
+import type { HoldStatus } from '../holds/hold.entity';
 import { Metrics } from '../observability/metrics';
+import type { WaitlistStatus } from '../waitlist/waitlist-entry.entity';
 import { customerSlotsSql, freeSlots, type LockedMatch } from './slot-counters';
+import { closeOffersSql, JOIN_LINE_SQL, LEAVE_LINE_SQL, OFFER_FREED_SLOTS_SQL } from './waitlist-sql';
 
 /**
  * Locks match rows, in id order like every multi-row lock here, and reads their counters: the
@@ -16,7 +27,7 @@ import { customerSlotsSql, freeSlots, type LockedMatch } from './slot-counters';
  * the lock is held (see RESERVE_SLOTS_SQL for why that matters).
  */
 export const LOCK_MATCHES_SQL =
-  'SELECT id, capacity, booked_slots, held_slots, max_slots_per_customer FROM matches WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE';
+  'SELECT id, capacity, booked_slots, held_slots, max_slots_per_customer, waiting_entries FROM matches WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE';
 
 /** One booking request of a reservation batch; `record` is its idempotency record, written only if it is accepted. */
 export interface ReservationRequestRow {
@@ -49,7 +60,8 @@ type Nullable<T> = { [K in keyof T]: T[K] | null };
 /**
  * The reservation of a batch of requests (of one match or of many), in one statement, run right
  * after LOCK_MATCHES_SQL has locked the batch's match rows:
- * - read the locked rows' counters;
+ * - read the locked rows' counters (no slot is free while the match has waitlist entries waiting:
+ *   free slots are the line's);
  * - decide each match's requests first come, first served: each takes its slots if they are
  *   still free (a request for 3 slots may be refused while a later one for 1 slot is served)
  *   and, on a match with a per-customer limit, if its customer's slots (confirmed bookings, live
@@ -73,7 +85,8 @@ requests AS MATERIALIZED (
     FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int[]) WITH ORDINALITY AS r(match_id, booking_id, customer_id, slots, position)
 ),
 locked AS MATERIALIZED (
-  SELECT id, capacity - booked_slots - held_slots AS free_slots, held_slots, max_slots_per_customer AS customer_limit FROM matches
+  SELECT id, CASE WHEN waiting_entries > 0 THEN 0 ELSE capacity - booked_slots - held_slots END AS free_slots,
+         held_slots, max_slots_per_customer AS customer_limit FROM matches
    WHERE id IN (SELECT match_id FROM requests)
 ),
 customer_slots AS MATERIALIZED (
@@ -147,7 +160,20 @@ export interface CounterDrift {
   expectedSlots: number;
   heldSlots: number;
   expectedHeldSlots: number;
+  waitingEntries: number;
+  expectedWaitingEntries: number;
 }
+
+/** A waitlist entry that disagrees with the hold of its offer (found by the reconciliation job). */
+export interface OfferMismatch {
+  entryId: string;
+  entryStatus: WaitlistStatus;
+  holdId: string;
+  holdStatus: HoldStatus;
+}
+
+/** The status an offer's entry has for each status of its hold. */
+const ENTRY_STATUS_FOR_HOLD = `(VALUES ('active', 'offered'), ('confirmed', 'accepted'), ('released', 'declined'), ('expired', 'expired')) AS agreed(hold_status, entry_status)`;
 
 /**
  * The slot ledger: the only code that locks match rows, changes their `booked_slots` and
@@ -162,7 +188,7 @@ export interface CounterDrift {
 export class SlotLedger {
   constructor(
     private readonly metrics: Metrics,
-    @Inject(APP_CONFIG) private readonly config: Pick<AppConfig, 'database'>,
+    @Inject(APP_CONFIG) private readonly config: Pick<AppConfig, 'database' | 'waitlist'>,
   ) {}
 
   /**
@@ -173,7 +199,14 @@ export class SlotLedger {
   async lockMatches(queryRunner: QueryRunner, ids: string[], transaction: string): Promise<Map<string, LockedMatch>> {
     const stopTimer = this.metrics.rowLockWait.startTimer({ transaction });
     try {
-      const rows = await queryPreparedRows<{ id: string; capacity: number; booked_slots: number; held_slots: number; max_slots_per_customer: number | null }>(
+      const rows = await queryPreparedRows<{
+        id: string;
+        capacity: number;
+        booked_slots: number;
+        held_slots: number;
+        max_slots_per_customer: number | null;
+        waiting_entries: number;
+      }>(
         queryRunner,
         statementName(this.config.database, 'lock-matches'),
         LOCK_MATCHES_SQL,
@@ -182,7 +215,14 @@ export class SlotLedger {
       return new Map(
         rows.map((row) => [
           row.id,
-          { id: row.id, capacity: row.capacity, bookedSlots: row.booked_slots, storedHeldSlots: row.held_slots, maxSlotsPerCustomer: row.max_slots_per_customer },
+          {
+            id: row.id,
+            capacity: row.capacity,
+            bookedSlots: row.booked_slots,
+            storedHeldSlots: row.held_slots,
+            maxSlotsPerCustomer: row.max_slots_per_customer,
+            waitingEntries: row.waiting_entries,
+          },
         ]),
       );
     } finally {
@@ -195,16 +235,25 @@ export class SlotLedger {
   }
 
   /**
-   * Free slots of a locked match. The stored held counter may still include expired holds; when
-   * it says there is not enough room and some slots are held, the match's expired holds are
-   * released right here, so an expired hold never blocks a take, whether the sweep ran or not.
-   * The common case costs no query.
+   * Free slots of a locked match (at its capacity, or at `capacity` when given). The stored held
+   * counter may still include expired holds; when it says there is not enough room and some
+   * slots are held, the match's expired holds are released right here (offering their slots to
+   * the waitlist), so an expired hold never blocks a take, whether the sweep ran or not. The
+   * common case costs no query.
    */
-  async freeSlots(queryRunner: QueryRunner, match: LockedMatch, wanted: number): Promise<number> {
-    const free = freeSlots({ ...match, heldSlots: match.storedHeldSlots });
+  async freeSlots(queryRunner: QueryRunner, match: LockedMatch, wanted: number, capacity = match.capacity): Promise<number> {
+    const free = freeSlots({ capacity, bookedSlots: match.bookedSlots, heldSlots: match.storedHeldSlots });
     if (free >= wanted || match.storedHeldSlots === 0) return free;
     const released = await this.releaseExpiredHolds(queryRunner, [match.id]);
-    return free + released.slots;
+    if (released.holds === 0) return free;
+    // The release may have made offers: read the counters again (the row is ours, this does not wait).
+    const current = (await this.lockMatch(queryRunner, match.id, 'reread-counters'))!;
+    return freeSlots({ capacity, bookedSlots: current.bookedSlots, heldSlots: current.storedHeldSlots });
+  }
+
+  /** What a take (a hold, a reschedule into the match) can have of a locked match: nothing while its waitlist waits, else the free slots. */
+  async availableSlots(queryRunner: QueryRunner, match: LockedMatch, wanted: number): Promise<number> {
+    return match.waitingEntries > 0 ? 0 : this.freeSlots(queryRunner, match, wanted);
   }
 
   /**
@@ -240,7 +289,7 @@ export class SlotLedger {
    * undefined when the booking is not confirmed (already cancelled) or not on that match.
    */
   async cancelBooking(queryRunner: QueryRunner, bookingId: string, matchId: string): Promise<Booking | undefined> {
-    await this.lockMatch(queryRunner, matchId, 'cancel-booking');
+    const match = await this.lockMatch(queryRunner, matchId, 'cancel-booking');
     const [row] = await queryRows<BookingRow>(
       queryRunner,
       `WITH cancelled AS (
@@ -256,6 +305,7 @@ export class SlotLedger {
        SELECT * FROM cancelled`,
       [bookingId, matchId],
     );
+    if (row && match) await this.offerFreedSlots(queryRunner, [match]);
     return row && toBooking(row);
   }
 
@@ -268,7 +318,8 @@ export class SlotLedger {
     const locked = await this.lockMatches(queryRunner, [booking.matchId, toMatchId], 'reschedule-booking');
     const target = locked.get(toMatchId);
     if (!target) throw new MatchNotFoundError(toMatchId);
-    const available = await this.freeSlots(queryRunner, target, booking.slots);
+    // Moving within one match takes nothing from its line.
+    const available = booking.matchId === toMatchId ? await this.freeSlots(queryRunner, target, booking.slots) : await this.availableSlots(queryRunner, target, booking.slots);
     if (available < booking.slots) throw new InsufficientSlotsError(toMatchId, booking.slots, available);
     if (booking.matchId !== toMatchId) await this.ensureWithinCustomerLimit(queryRunner, target, booking.customerId, booking.slots);
     const [row] = await queryRows<BookingRow>(
@@ -287,6 +338,8 @@ export class SlotLedger {
        SELECT * FROM moved`,
       [booking.id, booking.matchId, toMatchId],
     );
+    const source = locked.get(booking.matchId);
+    if (row && source && booking.matchId !== toMatchId) await this.offerFreedSlots(queryRunner, [source]);
     return row && toBooking(row);
   }
 
@@ -294,7 +347,7 @@ export class SlotLedger {
   async createHold(queryRunner: QueryRunner, hold: { id: string; matchId: string; customerId: string; slots: number; ttlMs: number }): Promise<Hold> {
     const match = await this.lockMatch(queryRunner, hold.matchId, 'create-hold');
     if (!match) throw new MatchNotFoundError(hold.matchId);
-    const available = await this.freeSlots(queryRunner, match, hold.slots);
+    const available = await this.availableSlots(queryRunner, match, hold.slots);
     if (available < hold.slots) throw new InsufficientSlotsError(hold.matchId, hold.slots, available);
     await this.ensureWithinCustomerLimit(queryRunner, match, hold.customerId, hold.slots);
     const [row] = await queryRows<HoldRow>(
@@ -316,8 +369,8 @@ export class SlotLedger {
 
   /**
    * Locks the match and turns an active, unexpired hold into a confirmed booking, moving its
-   * slots from held to booked. Returns undefined when the hold is not active and unexpired any
-   * more (the match row stays locked, for releaseExpiredHolds).
+   * slots from held to booked (a waitlist offer's entry is accepted). Returns undefined when the
+   * hold is not active and unexpired any more (the match row stays locked, for releaseExpiredHolds).
    */
   async confirmHold(queryRunner: QueryRunner, hold: { id: string; matchId: string }, bookingId: string): Promise<Booking | undefined> {
     await this.lockMatch(queryRunner, hold.matchId, 'confirm-hold');
@@ -338,16 +391,23 @@ export class SlotLedger {
          ${insertEvents('hold.confirmed', holdJson('hold'), 'hold')}
        ), booking_evented AS (
          ${insertEvents('booking.confirmed', bookingJson('booked'), 'booked')}
-       )
+       ), ${closeOffersSql('hold', 'confirmed')}
        SELECT * FROM booked`,
       [hold.id, hold.matchId, bookingId],
     );
     return row && toBooking(row);
   }
 
-  /** Locks the match and releases an active hold of it (expired or not), giving its slots back. */
+  /**
+   * Locks the match and releases an active hold of it (expired or not), giving its slots back; a
+   * released waitlist offer is declined, and its slots go to the next in line.
+   */
   async releaseHold(queryRunner: QueryRunner, hold: { id: string; matchId: string }): Promise<boolean> {
-    await this.lockMatch(queryRunner, hold.matchId, 'release-hold');
+    const match = await this.lockMatch(queryRunner, hold.matchId, 'release-hold');
+    return match !== undefined && this.releaseLockedHold(queryRunner, hold, match);
+  }
+
+  private async releaseLockedHold(queryRunner: QueryRunner, hold: { id: string; matchId: string }, match: LockedMatch): Promise<boolean> {
     const [row] = await queryRows<{ released: string }>(
       queryRunner,
       `WITH released AS (
@@ -358,16 +418,19 @@ export class SlotLedger {
          UPDATE matches SET held_slots = held_slots - released.slots FROM released WHERE matches.id = $2
        ), evented AS (
          ${insertEvents('hold.released', holdJson('released'), 'released')}
-       )
+       ), ${closeOffersSql('released', 'released')}
        SELECT count(*) AS released FROM released`,
       [hold.id, hold.matchId],
     );
-    return Number(row?.released ?? 0) === 1;
+    const released = Number(row?.released ?? 0) === 1;
+    if (released) await this.offerFreedSlots(queryRunner, [match]);
+    return released;
   }
 
   /**
-   * Marks the expired active holds of the given matches as expired and takes their slots off the
-   * stored held counters. Call with those match rows locked (by this ledger, in this transaction).
+   * Marks the expired active holds of the given matches as expired (an expired waitlist offer's
+   * entry too) and takes their slots off the stored held counters, then offers the freed slots
+   * to the matches' waitlists. Call with those match rows locked (by this ledger, in this transaction).
    */
   async releaseExpiredHolds(queryRunner: QueryRunner, matchIds: string[]): Promise<{ holds: number; slots: number }> {
     const [row] = await queryRows<{ holds: string; slots: string }>(
@@ -382,11 +445,13 @@ export class SlotLedger {
          UPDATE matches SET held_slots = held_slots - per_match.slots FROM per_match WHERE matches.id = per_match.match_id
        ), evented AS (
          ${insertEvents('hold.expired', holdJson('expired'), 'expired')}
-       )
+       ), ${closeOffersSql('expired', 'expired')}
        SELECT count(*) AS holds, COALESCE(SUM(slots), 0) AS slots FROM expired`,
       [matchIds],
     );
-    return { holds: Number(row?.holds ?? 0), slots: Number(row?.slots ?? 0) };
+    const released = { holds: Number(row?.holds ?? 0), slots: Number(row?.slots ?? 0) };
+    if (released.holds > 0) await this.offerFreedSlots(queryRunner, matchIds);
+    return released;
   }
 
   /**
@@ -413,33 +478,104 @@ export class SlotLedger {
   }
 
   /**
-   * Locks the match for a change of its capacity (and other fields) and refuses a capacity below
-   * its booked and live held slots. The caller writes the change in the same transaction.
+   * Locks the match for a change of its capacity (and other fields), refuses a capacity below its
+   * booked and live held slots, and lets `change` write the change; then a new capacity's free
+   * slots go to the waitlist. Returns what `change` returned, or its second result when offers
+   * were made (read again after them).
    */
-  async lockForChange(queryRunner: QueryRunner, matchId: string, capacity: number | undefined): Promise<void> {
+  async changeMatch<T>(queryRunner: QueryRunner, matchId: string, capacity: number | undefined, change: () => Promise<T>, reread: () => Promise<T>): Promise<T> {
     const match = await this.lockMatch(queryRunner, matchId, 'update-match');
     if (!match) throw new MatchNotFoundError(matchId);
-    if (capacity === undefined) return;
-    // Free slots at the new capacity must not go negative: booked and live held slots stay.
-    const freeAtNewCapacity = await this.freeSlots(queryRunner, { ...match, capacity }, 0);
-    if (freeAtNewCapacity < 0) {
-      const liveHeldSlots = capacity - match.bookedSlots - freeAtNewCapacity;
-      throw new CapacityBelowBookedError(matchId, capacity, match.bookedSlots, liveHeldSlots);
+    if (capacity !== undefined) {
+      // Free slots at the new capacity must not go negative: booked and live held slots stay.
+      const freeAtNewCapacity = await this.freeSlots(queryRunner, match, 0, capacity);
+      if (freeAtNewCapacity < 0) {
+        const liveHeldSlots = capacity - match.bookedSlots - freeAtNewCapacity;
+        throw new CapacityBelowBookedError(matchId, capacity, match.bookedSlots, liveHeldSlots);
+      }
+    }
+    const changed = await change();
+    if (capacity === undefined) return changed;
+    return (await this.offerFreedSlots(queryRunner, [match])) > 0 ? reread() : changed;
+  }
+
+  /**
+   * Offers the free slots of locked matches to their waitlists (OFFER_FREED_SLOTS_SQL), after a
+   * write that freed slots; a match whose line is empty costs no query. Returns the offers made.
+   */
+  async offerFreedSlots(queryRunner: QueryRunner, matches: Array<LockedMatch | string>): Promise<number> {
+    const ids = matches.flatMap((match) => (typeof match === 'string' ? [match] : match.waitingEntries > 0 ? [match.id] : []));
+    if (ids.length === 0) return 0;
+    const [row] = await queryPreparedRows<{ offers: number }>(queryRunner, statementName(this.config.database, 'offer-freed-slots'), OFFER_FREED_SLOTS_SQL, [
+      ids,
+      this.config.waitlist.offerTtlMs,
+    ]);
+    return row?.offers ?? 0;
+  }
+
+  /**
+   * Locks the match and puts the customer at the back of its line. Refused: an unknown match
+   * (404), more slots than its capacity (they could never be offered), a second open entry of
+   * the customer (409), enough slots available now (409: book instead), over the per-customer
+   * limit (409). Returns the new entry's id.
+   */
+  async joinWaitlist(queryRunner: QueryRunner, entry: { id: string; matchId: string; customerId: string; slots: number }): Promise<string> {
+    const match = await this.lockMatch(queryRunner, entry.matchId, 'join-waitlist');
+    if (!match) throw new MatchNotFoundError(entry.matchId);
+    if (entry.slots > match.capacity) throw new InvalidInputError('slots', `slots must not be greater than the match's capacity (${match.capacity})`);
+    const [open] = await queryRows<{ id: string }>(
+      queryRunner,
+      `SELECT id FROM waitlist_entries WHERE match_id = $1 AND customer_id = $2 AND status IN ('waiting', 'offered')`,
+      [entry.matchId, entry.customerId],
+    );
+    if (open) throw new WaitlistEntryExistsError(entry.matchId, open.id);
+    const available = await this.availableSlots(queryRunner, match, entry.slots);
+    if (available >= entry.slots) throw new SlotsAvailableError(entry.matchId, entry.slots, available);
+    await this.ensureWithinCustomerLimit(queryRunner, match, entry.customerId, entry.slots);
+    await queryRows(queryRunner, JOIN_LINE_SQL, [entry.id, entry.matchId, entry.customerId, entry.slots]);
+    return entry.id;
+  }
+
+  /**
+   * Locks the match and takes the entry off the waitlist: a waiting entry leaves the line (and
+   * the entries behind it may now fit), an offered one declines its offer (its hold is released
+   * and its slots go to the next in line). An entry already closed is left as it is.
+   */
+  async leaveWaitlist(queryRunner: QueryRunner, entry: { id: string; matchId: string }): Promise<void> {
+    const match = await this.lockMatch(queryRunner, entry.matchId, 'leave-waitlist');
+    if (!match) return;
+    const [current] = await queryRows<{ status: WaitlistStatus; hold_id: string | null }>(queryRunner, 'SELECT status, hold_id FROM waitlist_entries WHERE id = $1', [entry.id]);
+    if (current?.status === 'offered') {
+      await this.releaseLockedHold(queryRunner, { id: current.hold_id!, matchId: entry.matchId }, match);
+    } else if (current?.status === 'waiting') {
+      await queryRows(queryRunner, LEAVE_LINE_SQL, [entry.id, entry.matchId]);
+      await this.offerFreedSlots(queryRunner, [entry.matchId]);
     }
   }
 
   /**
-   * The matches whose counters differ from the sums of their confirmed bookings and active holds.
-   * One statement reads one snapshot, so a booking committing meanwhile cannot show as drift.
+   * The matches whose counters differ from the sums of their confirmed bookings, active holds and
+   * waiting entries. One statement reads one snapshot, so a booking committing meanwhile cannot
+   * show as drift.
    */
   async counterDrift(queryRunner: QueryRunner): Promise<CounterDrift[]> {
-    const rows = await queryRows<{ id: string; booked_slots: number; expected_slots: string; held_slots: number; expected_held_slots: string }>(
+    const rows = await queryRows<{
+      id: string;
+      booked_slots: number;
+      expected_slots: string;
+      held_slots: number;
+      expected_held_slots: string;
+      waiting_entries: number;
+      expected_waiting_entries: string;
+    }>(
       queryRunner,
-      `SELECT m.id, m.booked_slots, m.held_slots, b.confirmed AS expected_slots, h.active AS expected_held_slots
+      `SELECT m.id, m.booked_slots, m.held_slots, m.waiting_entries,
+              b.confirmed AS expected_slots, h.active AS expected_held_slots, w.waiting AS expected_waiting_entries
          FROM matches m
          CROSS JOIN LATERAL (SELECT COALESCE(SUM(slots), 0) AS confirmed FROM bookings WHERE match_id = m.id AND status = 'confirmed') b
          CROSS JOIN LATERAL (SELECT COALESCE(SUM(slots), 0) AS active FROM holds WHERE match_id = m.id AND status = 'active') h
-        WHERE m.booked_slots <> b.confirmed OR m.held_slots <> h.active`,
+         CROSS JOIN LATERAL (SELECT count(*) AS waiting FROM waitlist_entries WHERE match_id = m.id AND status = 'waiting') w
+        WHERE m.booked_slots <> b.confirmed OR m.held_slots <> h.active OR m.waiting_entries <> w.waiting`,
     );
     return rows.map((row) => ({
       matchId: row.id,
@@ -447,6 +583,32 @@ export class SlotLedger {
       expectedSlots: Number(row.expected_slots),
       heldSlots: row.held_slots,
       expectedHeldSlots: Number(row.expected_held_slots),
+      waitingEntries: row.waiting_entries,
+      expectedWaitingEntries: Number(row.expected_waiting_entries),
     }));
+  }
+
+  /** Waitlist entries waiting for an offer, over all matches (the stored counters). */
+  async waitingEntries(queryRunner: QueryRunner): Promise<number> {
+    const [row] = await queryRows<{ entries: string }>(queryRunner, 'SELECT COALESCE(SUM(waiting_entries), 0) AS entries FROM matches');
+    return Number(row?.entries ?? 0);
+  }
+
+  /**
+   * Waitlist offers that disagree with their holds: an offered entry whose hold is no longer
+   * active, an accepted one whose hold was not confirmed, a hold of other slots or of another
+   * customer or match. Each is written with its hold in one statement, so any is a bug.
+   */
+  async offerMismatches(queryRunner: QueryRunner): Promise<OfferMismatch[]> {
+    const rows = await queryRows<{ entry_id: string; entry_status: WaitlistStatus; hold_id: string; hold_status: HoldStatus }>(
+      queryRunner,
+      `SELECT w.id AS entry_id, w.status AS entry_status, h.id AS hold_id, h.status AS hold_status
+         FROM waitlist_entries w
+         JOIN holds h ON h.id = w.hold_id
+         LEFT JOIN ${ENTRY_STATUS_FOR_HOLD} ON agreed.hold_status = h.status
+        WHERE agreed.entry_status IS DISTINCT FROM w.status
+           OR h.slots <> w.slots OR h.customer_id <> w.customer_id OR h.match_id <> w.match_id OR h.expires_at <> w.expires_at`,
+    );
+    return rows.map((row) => ({ entryId: row.entry_id, entryStatus: row.entry_status, holdId: row.hold_id, holdStatus: row.hold_status }));
   }
 }

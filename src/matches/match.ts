@@ -1,4 +1,4 @@
-import { freeSlots } from '../inventory/slot-counters';
+import { availableSlots } from '../inventory/slot-counters';
 
 /** A match as the service reads it. */
 export interface Match {
@@ -11,6 +11,8 @@ export interface Match {
   bookedSlots: number;
   /** The live held slots (active and unexpired holds), whether or not expired ones were released yet. */
   heldSlots: number;
+  /** Waitlist entries still waiting for an offer. */
+  waitingEntries: number;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -22,5 +24,5 @@ export interface MatchView extends Match {
 
 export function toMatchView(match: Match): MatchView {
   // heldSlots is the live figure: an expired hold never counts against availability, swept or not.
-  return { ...match, availableSlots: freeSlots(match) };
+  return { ...match, availableSlots: availableSlots(match) };
 }

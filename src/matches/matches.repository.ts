@@ -14,13 +14,14 @@ interface MatchRow {
   max_slots_per_customer: number | null;
   booked_slots: number;
   live_held_slots: number;
+  waiting_entries: number;
   created_at: Date;
   updated_at: Date;
   position_at: string;
 }
 
 const MATCH_COLUMNS = `id, title, starts_at, capacity, max_slots_per_customer, booked_slots, ${LIVE_HELD_SLOTS_SQL} AS live_held_slots,
-  created_at, updated_at,
+  waiting_entries, created_at, updated_at,
   to_char(starts_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS position_at`;
 
 export interface MatchListFilter {
@@ -60,9 +61,13 @@ export class MatchesRepository {
     return toMatch(row!);
   }
 
-  /** May be served by a read replica, a little stale; a match not there yet (created a moment ago) is read from the primary. */
-  async findById(id: string): Promise<Match | undefined> {
-    const [row] = await this.replicas.query<MatchRow>(`SELECT ${MATCH_COLUMNS} FROM matches WHERE id = $1`, [id], (rows) => rows.length === 0);
+  /**
+   * May be served by a read replica, a little stale; a match not there yet (created a moment ago)
+   * is read from the primary. Within a transaction (`queryRunner`), read there.
+   */
+  async findById(id: string, queryRunner?: QueryRunner): Promise<Match | undefined> {
+    const sql = `SELECT ${MATCH_COLUMNS} FROM matches WHERE id = $1`;
+    const [row] = queryRunner ? await queryRows<MatchRow>(queryRunner, sql, [id]) : await this.replicas.query<MatchRow>(sql, [id], (rows) => rows.length === 0);
     return row && toMatch(row);
   }
 
@@ -91,7 +96,7 @@ export class MatchesRepository {
     return rows.map((row) => ({ match: toMatch(row), position: { at: row.position_at, id: row.id } }));
   }
 
-  /** Call with the row locked (SlotLedger.lockForChange), which also checks a new capacity. */
+  /** Call with the row locked (SlotLedger.changeMatch), which also checks a new capacity. */
   async update(queryRunner: QueryRunner, id: string, changes: MatchChanges): Promise<Match> {
     const [row] = await queryRows<MatchRow>(
       queryRunner,
@@ -123,6 +128,7 @@ function toMatch(row: MatchRow): Match {
     maxSlotsPerCustomer: row.max_slots_per_customer,
     bookedSlots: row.booked_slots,
     heldSlots: row.live_held_slots,
+    waitingEntries: row.waiting_entries,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };

@@ -39,8 +39,14 @@ export class MatchesService {
   /** A capacity change locks the match row, so it cannot race a booking into overbooking. */
   async update(id: string, changes: MatchChanges): Promise<MatchView> {
     return this.transactions.run('update-match', async (queryRunner) => {
-      await this.ledger.lockForChange(queryRunner, id, changes.capacity);
-      return toMatchView(await this.matches.update(queryRunner, id, changes));
+      const match = await this.ledger.changeMatch(
+        queryRunner,
+        id,
+        changes.capacity,
+        () => this.matches.update(queryRunner, id, changes),
+        async () => (await this.matches.findById(id, queryRunner))!,
+      );
+      return toMatchView(match);
     });
   }
 }

@@ -133,6 +133,18 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly waitlistOfferMismatches = new Gauge({
+    name: 'waitlist_offer_mismatches',
+    help: 'Waitlist entries that disagree with the hold of their offer, at the last reconciliation',
+    registers: [this.registry],
+  });
+
+  readonly waitlistWaitingEntries = new Gauge({
+    name: 'waitlist_waiting_entries',
+    help: 'Waitlist entries waiting for an offer, over all matches, at the last reconciliation',
+    registers: [this.registry],
+  });
+
   readonly eventsCommitted = new Counter({
     name: 'events_committed_total',
     help: 'Events committed, by type, counted as the webhook dispatcher reads them from the feed',

@@ -44,6 +44,7 @@ describe('Matches', () => {
         maxSlotsPerCustomer: null,
         bookedSlots: 0,
         heldSlots: 0,
+        waitingEntries: 0,
         availableSlots: 100,
         createdAt: expect.stringMatching(ISO_UTC),
         updatedAt: expect.stringMatching(ISO_UTC),

@@ -152,7 +152,11 @@ describe('observability', () => {
 
     const drifted = await t.app.get(ReconciliationJob).runOnce();
 
-    expect(drifted).toEqual({ ran: true, mismatches: [{ matchId, bookedSlots: 3, expectedSlots: 1, heldSlots: 0, expectedHeldSlots: 0 }] });
+    expect(drifted).toEqual({
+      ran: true,
+      mismatches: [{ matchId, bookedSlots: 3, expectedSlots: 1, heldSlots: 0, expectedHeldSlots: 0, waitingEntries: 0, expectedWaitingEntries: 0 }],
+      offerMismatches: [],
+    });
     expect(await metricValue('booking_counter_drift_matches')).toBe(1);
     expect(await metricValue('booking_counter_drift_slots')).toBe(2);
     expect(logs()).toContain(`Counter drift on match ${matchId}`);
@@ -166,7 +170,7 @@ describe('observability', () => {
     await holder.query('BEGIN');
     await holder.query('SELECT pg_advisory_xact_lock(7317002)');
     try {
-      await expect(t.app.get(ReconciliationJob).runOnce()).resolves.toEqual({ ran: false, mismatches: [] });
+      await expect(t.app.get(ReconciliationJob).runOnce()).resolves.toEqual({ ran: false, mismatches: [], offerMismatches: [] });
     } finally {
       await holder.query('ROLLBACK');
     }

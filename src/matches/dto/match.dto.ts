@@ -81,7 +81,8 @@ export class MatchResponse {
   @ApiProperty() capacity!: number;
   @ApiProperty() bookedSlots!: number;
   @ApiProperty({ description: 'Slots of live holds (active and unexpired)' }) heldSlots!: number;
-  @ApiProperty({ description: 'capacity - bookedSlots - heldSlots' }) availableSlots!: number;
+  @ApiProperty({ description: 'Waitlist entries still waiting for an offer' }) waitingEntries!: number;
+  @ApiProperty({ description: 'capacity - bookedSlots - heldSlots; 0 while waitlist entries wait (free slots are theirs)' }) availableSlots!: number;
   @ApiProperty({ type: Number, nullable: true, description: 'The most slots one customer may have in the match; null: no limit' }) maxSlotsPerCustomer!: number | null;
   @ApiProperty({ format: 'date-time' }) createdAt!: string;
   @ApiProperty({ format: 'date-time' }) updatedAt!: string;
