@@ -106,7 +106,12 @@ describe('the waitlist', () => {
     expect(second.position).toBe(2);
     const again = await join(matchId, 'ann', 1).expect(409);
     expect(again.body).toMatchObject({ type: '/problems/waitlist-entry-exists', matchId, entryId: (joined.body as Entry).id });
-    expect(await match(matchId)).toMatchObject({ bookedSlots: 2, availableSlots: 0, waitingEntries: 2 });
+    expect(await match(matchId)).toMatchObject({ bookedSlots: 2, heldSlots: 0, availableSlots: 0, waitingEntries: 2 });
+
+    const keyed = () => join(matchId, 'keyed').set('Idempotency-Key', 'join-once');
+    const first = await keyed().expect(201);
+    expect(await keyed().expect(201).then((r) => r.body)).toEqual(first.body);
+    expect(await match(matchId)).toMatchObject({ waitingEntries: 3 });
 
     await join(matchId, 'big', 3).expect(400);
     await join('3f6c1d9e-0b7a-4c2e-9f1d-2a4b6c8d0e1f', 'ann').expect(404);
