@@ -34,6 +34,7 @@ describe('Browser security', () => {
         'x-frame-options': 'SAMEORIGIN',
         'referrer-policy': 'no-referrer',
         'cross-origin-opener-policy': 'same-origin',
+        'cross-origin-resource-policy': 'same-origin',
       });
       expect(response.headers['content-security-policy']).not.toContain('upgrade-insecure-requests');
       expect(response.headers['x-powered-by']).toBeUndefined();
