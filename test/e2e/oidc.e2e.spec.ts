@@ -2,6 +2,8 @@ import { createHmac } from 'node:crypto';
 import { generateKeyPair, SignJWT } from 'jose';
 import request from 'supertest';
 import { DEVELOPMENT_JWT_SECRET } from '../../src/config/app-config';
+import { IDENTITY_PROVIDER } from '../../src/auth/authenticator';
+import type { IdentityProvider } from '../../src/auth/identity-provider';
 import { signAccessToken } from '../../src/auth/jwt';
 import { PROVIDER_AUDIENCE, TestIdentityProvider } from '../support/identity-provider';
 import { startTestApp, type TestApp } from '../support/test-app';
@@ -82,6 +84,22 @@ describe('Identity provider tokens', () => {
 
       expectProblem(refused, 403);
       expect(booking.body).toMatchObject({ customerId: 'customer-42', slots: 2 });
+    });
+
+    it('should verify the token of a write once, for the rate limiter and the handler alike', async () => {
+      const admin = await provider.sign('rsa-1', { sub: 'ops', realm_access: { roles: ['admin'] } });
+      const verify = jest.spyOn(t.app.get<IdentityProvider>(IDENTITY_PROVIDER), 'verify');
+      try {
+        await request(t.server)
+          .post(`${API}/matches`)
+          .set('Authorization', `Bearer ${admin}`)
+          .send({ title: 'Verified once', startsAt: '2026-12-01T18:30:00Z', capacity: 5 })
+          .expect(201);
+
+        expect(verify).toHaveBeenCalledTimes(1);
+      } finally {
+        verify.mockRestore();
+      }
     });
 
     it('should report the provider ready with its keys', async () => {
