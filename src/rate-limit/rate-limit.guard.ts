@@ -26,7 +26,7 @@ export function isLimitedRequest(request: Pick<Request, 'method' | 'path'>): boo
 }
 
 /** The customer tracker of a write without a verified caller: RateLimitGuard counts it against its IP address only. */
-export const NO_CUSTOMER = '';
+const NO_CUSTOMER = '';
 
 /**
  * The throttlers for ThrottlerModule: per customer (authenticated writes) and per client IP
