@@ -12,7 +12,7 @@ import { resolveDatabase } from './src/database/database-setup';
  * It uses the migration settings, without the service's short statement timeout.
  */
 async function createMigrationDataSource(): Promise<DataSource> {
-  const config = loadConfig(process.env, { requireProductionSecret: false });
+  const config = loadConfig(process.env, { requireProductionAuth: false });
   const { url } = await resolveDatabase(config, new Logger('Migrations'));
   if (config.database.pooler === 'transaction' && config.database.directUrl === undefined) {
     throw new Error('DATABASE_POOLER=transaction: set DATABASE_DIRECT_URL to PostgreSQL itself; migrations cannot run through a transaction pooler');

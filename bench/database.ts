@@ -29,7 +29,7 @@ export async function resolveDatabaseServer(env: NodeJS.ProcessEnv, log: (messag
     return { source: 'DATABASE_URL', address: `${url.hostname}:${url.port || '5432'}`, maintenanceUrl: url.toString(), release: async () => {} };
   }
   // The migration CLI and db:stop read their settings this way too: no JWT secret needed.
-  const { embeddedPostgres } = loadConfig(env, { requireProductionSecret: false });
+  const { embeddedPostgres } = loadConfig(env, { requireProductionAuth: false });
   const server = await startEmbeddedPostgres(embeddedPostgres, { log });
   return {
     source: 'embedded',

@@ -89,7 +89,7 @@ async function main(): Promise<number> {
     let stopPgbouncer = (): Promise<void> => Promise.resolve();
     if (options.pgbouncer) {
       // As many server connections as the service's pool, so PgBouncer itself is no bottleneck.
-      const { poolMax } = loadConfig({ DATABASE_POOL_MAX: process.env.DATABASE_POOL_MAX }, { requireProductionSecret: false }).database;
+      const { poolMax } = loadConfig({ DATABASE_POOL_MAX: process.env.DATABASE_POOL_MAX }, { requireProductionAuth: false }).database;
       const pgbouncer = await startPgbouncer(databaseUrl, { poolSize: poolMax });
       cleanup.add('stop PgBouncer', () => pgbouncer.stop());
       stopPgbouncer = () => pgbouncer.stop();
@@ -165,7 +165,7 @@ function buildReport(parts: {
   const { options, serviceResults } = parts;
   const finishedAt = new Date();
   // The pool size exactly as the service computed it from the environment it was given.
-  const serviceConfig = loadConfig({ ...parts.service.environment, REDIS_URL: undefined, DATABASE_POOLER: undefined }, { requireProductionSecret: false });
+  const serviceConfig = loadConfig({ ...parts.service.environment, REDIS_URL: undefined, DATABASE_POOLER: undefined }, { requireProductionAuth: false });
   const fairness = serviceResults.mixed.fairness;
   return {
     schemaVersion: 1,

@@ -2,7 +2,7 @@
 import { loadConfig } from '../src/config/app-config';
 import { stopEmbeddedPostgres } from '../src/database/embedded-postgres';
 
-const { embeddedPostgres } = loadConfig(process.env, { requireProductionSecret: false });
+const { embeddedPostgres } = loadConfig(process.env, { requireProductionAuth: false });
 stopEmbeddedPostgres(embeddedPostgres.dataDir).then(
   () => process.stdout.write(`Embedded PostgreSQL in ${embeddedPostgres.dataDir} is stopped\n`),
   (error: unknown) => {

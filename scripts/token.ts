@@ -1,5 +1,6 @@
 /**
- * Prints a bearer token for local use, signed with AUTH_JWT_SECRET (or the development secret).
+ * Prints a bearer token for local use, signed with AUTH_JWT_SECRET (or the development secret),
+ * with the default claims `sub` and `roles`.
  *   npm run token -- --sub alice [--admin] [--expires-in 3600]
  */
 import { parseArgs } from 'node:util';
@@ -19,6 +20,7 @@ function main(): void {
   if (!values.sub) throw new Error('--sub <customer id> is required');
   if (!Number.isInteger(expiresIn) || expiresIn <= 0) throw new Error('--expires-in must be a positive number of seconds');
   const { auth } = loadConfig(process.env);
+  if (auth.jwtSecret === undefined) throw new Error('no AUTH_JWT_SECRET to sign with: with an identity provider configured, get tokens from it');
   process.stdout.write(`${signAccessToken({ sub: values.sub, admin: values.admin }, auth.jwtSecret, expiresIn)}\n`);
 }
 

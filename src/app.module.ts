@@ -4,6 +4,7 @@ import type { DestinationStream, Logger as PinoLogger } from 'pino';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { AdminModule } from './admin/admin.module';
 import { AuthGuard } from './auth/auth.guard';
+import { AuthModule } from './auth/auth.module';
 import { BookingsModule } from './bookings/bookings.module';
 import type { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
@@ -49,6 +50,7 @@ export class AppModule {
           useFactory: (logger: PinoLogger) => ({ pinoHttp: { logger }, useExisting: true as const }),
         }),
         LifecycleModule,
+        AuthModule,
         RedisModule,
         LocksModule,
         RateLimitModule,

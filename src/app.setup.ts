@@ -5,6 +5,7 @@ import type { AppConfig } from './config/app-config';
 import { documentRateLimitedWrites } from './errors/api-problems.decorator';
 import { createValidationPipe } from './errors/request-validation';
 import { jsonBodyParsing, routeNotFound } from './http/body-parsing';
+import { corsOptions, securityHeaders } from './http/browser-security';
 import { GracefulShutdown } from './lifecycle/graceful-shutdown';
 import { httpMetrics } from './observability/http-metrics';
 import { requestLogging, ROOT_LOGGER } from './observability/logging';
@@ -22,9 +23,12 @@ export async function configureApp(app: NestExpressApplication, config: AppConfi
   // request.ip, the client address of the rate limits and the access log: the socket's peer, or
   // the right-most X-Forwarded-For entry that no trusted proxy sent (TRUST_PROXY).
   app.set('trust proxy', config.http.trustProxy);
+  app.use(securityHeaders());
   app.use(requestLogging(app.get<PinoLogger>(ROOT_LOGGER)));
   app.use(httpMetrics(app.get(Metrics)));
   app.use(app.get(GracefulShutdown).trackRequests);
+  // Off unless CORS_ORIGINS names origins: browsers of other origins then get no CORS header at all.
+  if (config.http.corsOrigins.length > 0) app.enableCors(corsOptions(config.http.corsOrigins));
   for (const handler of jsonBodyParsing(config.http.bodyLimitBytes)) app.use(handler);
   app.setGlobalPrefix(API_PREFIX, { exclude: ['health/live', 'health/ready', 'metrics'] });
   app.useGlobalPipes(createValidationPipe());
@@ -40,7 +44,8 @@ function setUpApiDocs(app: INestApplication): void {
       .setTitle('Match booking API')
       .setDescription(
         'Book slots in matches without overbooking. Errors are RFC 9457 problem+json. ' +
-          'Authenticate with "Authorization: Bearer <JWT>" (HS256; sub = customer id, roles may contain "admin").',
+          'Authenticate with "Authorization: Bearer <JWT>": a token of the configured identity provider, or HS256 with the shared secret ' +
+          '(the customer id in AUTH_CUSTOMER_CLAIM, default sub; the admin role in AUTH_ROLES_CLAIM, default roles).',
       )
       .setVersion('1')
       .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })

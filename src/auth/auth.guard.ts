@@ -1,40 +1,27 @@
-import { type CanActivate, type ExecutionContext, ForbiddenException, Inject, Injectable, UnauthorizedException } from '@nestjs/common';
+import { type CanActivate, type ExecutionContext, ForbiddenException, Injectable, UnauthorizedException } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { type AuthenticatedRequest, IS_ADMIN_ONLY, IS_PUBLIC } from './auth.decorators';
-import { InvalidTokenError, verifyAccessToken } from './jwt';
-
-/** The token of an "Authorization: Bearer <token>" header, if the header has that form. */
-export function readBearerToken(header: string | undefined): string | undefined {
-  const match = header === undefined ? null : /^Bearer ([^\s]+)$/i.exec(header.trim());
-  return match?.[1];
-}
+import { InvalidTokenError } from './auth-errors';
+import { Authenticator } from './authenticator';
 
 /** Global guard: every route needs a valid bearer token unless it is marked @Public(). */
 @Injectable()
 export class AuthGuard implements CanActivate {
-  private readonly secret: string;
-
   constructor(
     private readonly reflector: Reflector,
-    @Inject(APP_CONFIG) config: Pick<AppConfig, 'auth'>,
-  ) {
-    this.secret = config.auth.jwtSecret;
-  }
+    private readonly authenticator: Authenticator,
+  ) {}
 
-  canActivate(context: ExecutionContext): boolean {
+  async canActivate(context: ExecutionContext): Promise<boolean> {
     const targets = [context.getHandler(), context.getClass()];
     if (this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, targets)) return true;
 
     const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
-    const token = readBearerToken(request.headers.authorization);
-    if (token === undefined) {
-      throw new UnauthorizedException('Send an "Authorization: Bearer <token>" header');
-    }
     try {
-      request.caller = verifyAccessToken(token, this.secret);
+      request.caller = await this.authenticator.callerOf(request);
     } catch (error) {
-      if (error instanceof InvalidTokenError) throw new UnauthorizedException(`Invalid bearer token: ${error.message}`);
+      // ProblemDetailsFilter answers 401 with WWW-Authenticate; IdentityProviderUnavailableError goes on as 503.
+      if (error instanceof InvalidTokenError) throw new UnauthorizedException(error.message);
       throw error;
     }
 

@@ -19,7 +19,7 @@ describe('loadConfig', () => {
   it('uses the defaults documented in the README', () => {
     const config = loadConfig({});
     expect(config.env).toBe('development');
-    expect(config.http).toEqual({ host: '0.0.0.0', port: 3000, bodyLimitBytes: 16 * 1024, trustProxy: false });
+    expect(config.http).toEqual({ host: '0.0.0.0', port: 3000, bodyLimitBytes: 16 * 1024, trustProxy: false, corsOrigins: [] });
     expect(config.logLevel).toBe('log');
     expect(config.database).toEqual({
       url: undefined,
@@ -56,7 +56,14 @@ describe('loadConfig', () => {
     expect(config.shutdown).toEqual({ readinessDelayMs: 5000, gracePeriodMs: 25_000 });
     expect(config.metrics).toEqual({ token: undefined, port: undefined });
     expect(config.reconciliation).toEqual({ intervalMs: 60_000 });
-    expect(config.auth.jwtSecret).toBe(DEVELOPMENT_JWT_SECRET);
+    expect(config.auth).toEqual({
+      jwtSecret: DEVELOPMENT_JWT_SECRET,
+      identityProvider: undefined,
+      customerClaim: 'sub',
+      rolesClaim: 'roles',
+      adminRole: 'admin',
+      clockToleranceS: 30,
+    });
     expect(config.booking.maxSlotsPerBooking).toBe(10);
     expect(config.holds).toEqual({ ttlMs: 600_000, sweepIntervalMs: 30_000 });
     expect(config.idempotency).toEqual({ keyTtlMs: 86_400_000, purgeIntervalMs: 3_600_000 });
@@ -125,10 +132,28 @@ describe('loadConfig', () => {
       EVENT_RETENTION_MS: '86400000',
       EVENT_PURGE_INTERVAL_MS: '0',
       WAITLIST_OFFER_TTL_MS: '60000',
+      AUTH_ISSUER: 'https://id.example.com/realms/booking',
+      AUTH_JWKS_URL: 'https://id.example.com/realms/booking/protocol/openid-connect/certs',
+      AUTH_AUDIENCE: 'booking-api, booking-admin',
+      AUTH_ALGORITHMS: 'RS256,ES384',
+      AUTH_CUSTOMER_CLAIM: 'preferred_username',
+      AUTH_ROLES_CLAIM: 'realm_access.roles',
+      AUTH_ADMIN_ROLE: 'booking-admin',
+      AUTH_CLOCK_TOLERANCE_S: '5',
+      AUTH_JWKS_TIMEOUT_MS: '2000',
+      AUTH_JWKS_COOLDOWN_MS: '10000',
+      AUTH_JWKS_MAX_AGE_MS: '60000',
+      CORS_ORIGINS: 'https://app.example.com, http://localhost:5173',
     });
     expect(config).toEqual({
       env: 'test',
-      http: { host: '127.0.0.1', port: 8080, bodyLimitBytes: 2048, trustProxy: ['10.0.0.0/8', '127.0.0.1'] },
+      http: {
+        host: '127.0.0.1',
+        port: 8080,
+        bodyLimitBytes: 2048,
+        trustProxy: ['10.0.0.0/8', '127.0.0.1'],
+        corsOrigins: ['https://app.example.com', 'http://localhost:5173'],
+      },
       logLevel: 'debug',
       database: {
         url: 'postgresql://user:pw@db.internal:5433/booking',
@@ -157,7 +182,22 @@ describe('loadConfig', () => {
       },
       embeddedPostgres: { dataDir: '/tmp/pg-data', port: 55432, database: 'booking' },
       redis: { url: 'rediss://cache:6380', sentinel: undefined, commandTimeoutMs: 500, lockClockToleranceMs: 500 },
-      auth: { jwtSecret: REAL_SECRET },
+      auth: {
+        jwtSecret: REAL_SECRET,
+        identityProvider: {
+          issuer: 'https://id.example.com/realms/booking',
+          jwksUrl: 'https://id.example.com/realms/booking/protocol/openid-connect/certs',
+          audiences: ['booking-api', 'booking-admin'],
+          algorithms: ['RS256', 'ES384'],
+          jwksTimeoutMs: 2000,
+          jwksCooldownMs: 10_000,
+          jwksMaxAgeMs: 60_000,
+        },
+        customerClaim: 'preferred_username',
+        rolesClaim: 'realm_access.roles',
+        adminRole: 'booking-admin',
+        clockToleranceS: 5,
+      },
       booking: { maxSlotsPerBooking: 4, maxBatchSize: 16, concurrentBatches: 3 },
       holds: { ttlMs: 600_000, sweepIntervalMs: 30_000 },
       waitlist: { offerTtlMs: 60_000 },
@@ -209,6 +249,15 @@ describe('loadConfig', () => {
     ['WEBHOOK_TIMEOUT_MS', '0'],
     ['WEBHOOK_ALLOW_PRIVATE_NETWORKS', 'sometimes'],
     ['EVENT_RETENTION_MS', '1000'],
+    ['AUTH_JWKS_URL', 'ftp://id.example.com/keys'],
+    ['AUTH_ISSUER', 'id.example.com'],
+    ['AUTH_CLOCK_TOLERANCE_S', '301'],
+    ['AUTH_CLOCK_TOLERANCE_S', '-1'],
+    ['AUTH_JWKS_TIMEOUT_MS', '10'],
+    ['AUTH_JWKS_COOLDOWN_MS', 'often'],
+    ['AUTH_JWKS_MAX_AGE_MS', '0'],
+    ['AUTH_ROLES_CLAIM', 'realm access'],
+    ['AUTH_CUSTOMER_CLAIM', ' '],
   ])('refuses %s=%s with an error naming the variable', (name, value) => {
     expect(configurationError({ [name]: value }).message).toContain(name);
   });
@@ -258,8 +307,10 @@ describe('loadConfig', () => {
   });
 
   describe('AUTH_JWT_SECRET', () => {
-    it('refuses NODE_ENV=production without a secret', () => {
-      expect(configurationError({ NODE_ENV: 'production' }).message).toContain('AUTH_JWT_SECRET');
+    it('refuses NODE_ENV=production with neither a secret nor an identity provider', () => {
+      const { message } = configurationError({ NODE_ENV: 'production' });
+      expect(message).toContain('AUTH_JWT_SECRET');
+      expect(message).toContain('AUTH_ISSUER');
     });
 
     it('refuses NODE_ENV=production with the development secret', () => {
@@ -280,7 +331,8 @@ describe('loadConfig', () => {
     });
 
     it('lets tools that check no tokens (migrations) load production configuration without the secret', () => {
-      expect(() => loadConfig({ NODE_ENV: 'production' }, { requireProductionSecret: false })).not.toThrow();
+      expect(() => loadConfig({ NODE_ENV: 'production' }, { requireProductionAuth: false })).not.toThrow();
+      expect(loadConfig({ NODE_ENV: 'production' }, { requireProductionAuth: false }).auth.jwtSecret).toBeUndefined();
     });
 
     it('falls back to the development secret outside production', () => {
@@ -290,6 +342,77 @@ describe('loadConfig', () => {
 
     it('refuses a short secret outside production too', () => {
       expect(configurationError({ NODE_ENV: 'development', AUTH_JWT_SECRET: 'short' }).message).toContain('AUTH_JWT_SECRET');
+    });
+  });
+
+  describe('identity provider', () => {
+    const provider = { AUTH_ISSUER: 'https://tenant.example.auth0.com/', AUTH_AUDIENCE: 'https://booking.example.com' };
+
+    it('discovers the key set from the issuer when AUTH_JWKS_URL is unset, with the documented defaults', () => {
+      expect(loadConfig(provider).auth.identityProvider).toEqual({
+        issuer: 'https://tenant.example.auth0.com/',
+        jwksUrl: undefined,
+        audiences: ['https://booking.example.com'],
+        algorithms: ['RS256', 'PS256', 'ES256', 'EdDSA'],
+        jwksTimeoutMs: 5_000,
+        jwksCooldownMs: 30_000,
+        jwksMaxAgeMs: 600_000,
+      });
+    });
+
+    it('accepts HS256 tokens beside the provider only with a secret set on purpose, never with the development fallback', () => {
+      expect(loadConfig(provider).auth.jwtSecret).toBeUndefined();
+      expect(loadConfig({ ...provider, AUTH_JWT_SECRET: REAL_SECRET }).auth.jwtSecret).toBe(REAL_SECRET);
+    });
+
+    it('lets production run on the identity provider alone, but never with the development secret beside it', () => {
+      const { auth } = loadConfig({ ...provider, NODE_ENV: 'production' });
+      expect(auth.identityProvider?.issuer).toBe(provider.AUTH_ISSUER);
+      expect(auth.jwtSecret).toBeUndefined();
+      expect(configurationError({ ...provider, NODE_ENV: 'production', AUTH_JWT_SECRET: DEVELOPMENT_JWT_SECRET }).message).toContain(
+        'AUTH_JWT_SECRET must not be the development secret',
+      );
+    });
+
+    it('refuses a key set without its issuer, an issuer without an audience, and an audience without an issuer', () => {
+      expect(configurationError({ AUTH_JWKS_URL: 'https://id.example.com/jwks', AUTH_AUDIENCE: 'api' }).message).toContain(
+        'AUTH_JWKS_URL needs AUTH_ISSUER',
+      );
+      expect(configurationError({ AUTH_ISSUER: provider.AUTH_ISSUER }).message).toContain('AUTH_ISSUER needs AUTH_AUDIENCE');
+      expect(configurationError({ AUTH_ISSUER: provider.AUTH_ISSUER, AUTH_AUDIENCE: ' , ' }).message).toContain('AUTH_ISSUER needs AUTH_AUDIENCE');
+      expect(configurationError({ AUTH_AUDIENCE: 'api' }).message).toContain('AUTH_AUDIENCE is only used with AUTH_ISSUER');
+    });
+
+    it.each([
+      ['none', '"none"'],
+      ['HS256', '"HS256"'],
+      ['RS256, HS512', '"HS512"'],
+      ['rs256', '"rs256"'],
+      [',', 'AUTH_ALGORITHMS must list asymmetric algorithms'],
+    ])('refuses AUTH_ALGORITHMS=%j, naming what is wrong', (algorithms, named) => {
+      const { message } = configurationError({ ...provider, AUTH_ALGORITHMS: algorithms });
+      expect(message).toContain('AUTH_ALGORITHMS');
+      expect(message).toContain(named);
+    });
+
+    it('accepts every asymmetric algorithm jose verifies', () => {
+      const all = 'RS256,RS384,RS512,PS256,PS384,PS512,ES256,ES384,ES512,EdDSA,Ed25519';
+      expect(loadConfig({ ...provider, AUTH_ALGORITHMS: all }).auth.identityProvider?.algorithms).toEqual(all.split(','));
+    });
+  });
+
+  describe('CORS_ORIGINS', () => {
+    it('is off (no origin) by default and when empty', () => {
+      expect(loadConfig({}).http.corsOrigins).toEqual([]);
+      expect(loadConfig({ CORS_ORIGINS: '' }).http.corsOrigins).toEqual([]);
+    });
+
+    it('refuses entries that are not exact origins, naming them', () => {
+      const { message } = configurationError({
+        CORS_ORIGINS: 'https://ok.example.com, *, https://app.example.com/, https://app.example.com/path, app.example.com, ftp://files.example.com',
+      });
+      expect(message).toContain('"*", "https://app.example.com/", "https://app.example.com/path", "app.example.com", "ftp://files.example.com"');
+      expect(message).not.toContain('"https://ok.example.com"');
     });
   });
 

@@ -51,16 +51,50 @@ export interface EmbeddedPostgresConfig {
   database: string;
 }
 
+/**
+ * The asymmetric algorithms an identity provider may sign with. HS256 is not among them: it
+ * belongs to AUTH_JWT_SECRET alone, so a provider's public key can never serve as an HMAC secret.
+ */
+export const IDENTITY_PROVIDER_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const;
+
+/** Tokens signed by an OpenID Connect / OAuth 2 identity provider and checked against its published keys. */
+export interface IdentityProviderConfig {
+  /** The exact `iss` of its tokens. */
+  issuer: string;
+  /** Undefined: discovered from `${issuer}/.well-known/openid-configuration`. */
+  jwksUrl: string | undefined;
+  /** A token's `aud` must contain one of these. */
+  audiences: string[];
+  algorithms: string[];
+  jwksTimeoutMs: number;
+  /** After a fetch, how long an unknown key id is refused without fetching again. */
+  jwksCooldownMs: number;
+  /** Keys older than this are refreshed in the background while they keep serving. */
+  jwksMaxAgeMs: number;
+}
+
+export interface AuthConfig {
+  /** HS256 tokens are verified with this secret; undefined: every HS256 token is refused. */
+  jwtSecret: string | undefined;
+  /** Undefined: only HS256 tokens are accepted. */
+  identityProvider: IdentityProviderConfig | undefined;
+  /** Where the customer id and the roles are in a token's claims (caller.ts reads them). */
+  customerClaim: string;
+  rolesClaim: string;
+  adminRole: string;
+  clockToleranceS: number;
+}
+
 export interface AppConfig {
   env: 'development' | 'production' | 'test';
-  /** trustProxy: whose X-Forwarded-For names the client (trust-proxy.ts). */
-  http: { host: string; port: number; bodyLimitBytes: number; trustProxy: TrustProxy };
+  /** trustProxy: whose X-Forwarded-For names the client (trust-proxy.ts); corsOrigins: empty, no CORS. */
+  http: { host: string; port: number; bodyLimitBytes: number; trustProxy: TrustProxy; corsOrigins: string[] };
   logLevel: 'fatal' | 'error' | 'warn' | 'log' | 'debug' | 'verbose';
   database: DatabaseConfig;
   embeddedPostgres: EmbeddedPostgresConfig;
   /** lockClockToleranceMs: how far the Redis clock may run ahead of ours before lock requests count as late. */
   redis: RedisConfig;
-  auth: { jwtSecret: string };
+  auth: AuthConfig;
   health: { checkTimeoutMs: number };
   shutdown: { readinessDelayMs: number; gracePeriodMs: number };
   /** METRICS_PORT set: /metrics is served there, not on the API port. */
@@ -106,10 +140,11 @@ export const APP_CONFIG = Symbol('APP_CONFIG');
 
 export interface LoadConfigOptions {
   /**
-   * The service refuses to start in production without a real JWT secret. Tools that never
-   * check tokens (the migration CLI, db:stop) pass false, so running migrations does not need it.
+   * The service refuses to start in production without a way to verify tokens (an identity
+   * provider or a real JWT secret). Tools that never check tokens (the migration CLI, db:stop)
+   * pass false, so running migrations does not need one.
    */
-  requireProductionSecret?: boolean;
+  requireProductionAuth?: boolean;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadConfigOptions = {}): AppConfig {
@@ -145,19 +180,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
     }
   }
 
-  let jwtSecret = vars.AUTH_JWT_SECRET;
-  if (vars.NODE_ENV === 'production' && options.requireProductionSecret !== false) {
-    if (jwtSecret === undefined || jwtSecret === DEVELOPMENT_JWT_SECRET) {
-      throw new ConfigurationError(
-        'Invalid configuration: AUTH_JWT_SECRET must be set to a real secret (32+ characters) when NODE_ENV=production',
-      );
-    }
-  }
-  jwtSecret ??= DEVELOPMENT_JWT_SECRET;
-
   return {
     env: vars.NODE_ENV,
-    http: { host: vars.HOST, port: vars.PORT, bodyLimitBytes: vars.HTTP_BODY_LIMIT_BYTES, trustProxy: parseTrustProxy(vars.TRUST_PROXY) },
+    http: {
+      host: vars.HOST,
+      port: vars.PORT,
+      bodyLimitBytes: vars.HTTP_BODY_LIMIT_BYTES,
+      trustProxy: parseTrustProxy(vars.TRUST_PROXY),
+      corsOrigins: parseCorsOrigins(vars.CORS_ORIGINS),
+    },
     logLevel: vars.LOG_LEVEL,
     database: {
       url: vars.DATABASE_URL,
@@ -196,7 +227,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
       commandTimeoutMs: vars.REDIS_COMMAND_TIMEOUT_MS,
       lockClockToleranceMs: vars.LOCK_CLOCK_TOLERANCE_MS,
     },
-    auth: { jwtSecret },
+    auth: parseAuth(vars, options),
     health: { checkTimeoutMs: vars.HEALTH_CHECK_TIMEOUT_MS },
     shutdown: { readinessDelayMs: vars.SHUTDOWN_READINESS_DELAY_MS, gracePeriodMs: vars.SHUTDOWN_GRACE_PERIOD_MS },
     metrics: { token: vars.METRICS_TOKEN, port: vars.METRICS_PORT },
@@ -219,6 +250,82 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
   };
 }
 
+function parseAuth(vars: EnvironmentVariables, options: LoadConfigOptions): AuthConfig {
+  const identityProvider = parseIdentityProvider(vars);
+  if (vars.NODE_ENV === 'production' && options.requireProductionAuth !== false) {
+    if (vars.AUTH_JWT_SECRET === DEVELOPMENT_JWT_SECRET) {
+      throw new ConfigurationError('Invalid configuration: AUTH_JWT_SECRET must not be the development secret when NODE_ENV=production');
+    }
+    if (identityProvider === undefined && vars.AUTH_JWT_SECRET === undefined) {
+      throw new ConfigurationError(
+        'Invalid configuration: NODE_ENV=production needs a way to verify tokens: AUTH_ISSUER (an identity provider) or AUTH_JWT_SECRET (a real secret, 32+ characters)',
+      );
+    }
+  }
+  // The development secret stands in only where nothing else verifies tokens: with an identity
+  // provider configured, HS256 tokens are accepted only under a secret that was set on purpose.
+  const fallbackSecret = identityProvider === undefined && vars.NODE_ENV !== 'production' ? DEVELOPMENT_JWT_SECRET : undefined;
+  return {
+    jwtSecret: vars.AUTH_JWT_SECRET ?? fallbackSecret,
+    identityProvider,
+    customerClaim: vars.AUTH_CUSTOMER_CLAIM,
+    rolesClaim: vars.AUTH_ROLES_CLAIM,
+    adminRole: vars.AUTH_ADMIN_ROLE,
+    clockToleranceS: vars.AUTH_CLOCK_TOLERANCE_S,
+  };
+}
+
+function parseIdentityProvider(vars: EnvironmentVariables): IdentityProviderConfig | undefined {
+  const audiences = splitList(vars.AUTH_AUDIENCE);
+  if (vars.AUTH_ISSUER === undefined) {
+    if (vars.AUTH_JWKS_URL !== undefined) {
+      throw new ConfigurationError('Invalid configuration: AUTH_JWKS_URL needs AUTH_ISSUER, the exact "iss" of the tokens its keys sign');
+    }
+    if (audiences.length > 0) throw new ConfigurationError('Invalid configuration: AUTH_AUDIENCE is only used with AUTH_ISSUER, which is not set');
+    return undefined;
+  }
+  // Without an audience, a token the same provider issued to any other application would do.
+  if (audiences.length === 0) {
+    throw new ConfigurationError('Invalid configuration: AUTH_ISSUER needs AUTH_AUDIENCE, the "aud" value(s) of tokens meant for this service');
+  }
+  const algorithms = splitList(vars.AUTH_ALGORITHMS);
+  const known: readonly string[] = IDENTITY_PROVIDER_ALGORITHMS;
+  const unknown = algorithms.filter((algorithm) => !known.includes(algorithm));
+  if (unknown.length > 0 || algorithms.length === 0) {
+    throw new ConfigurationError(
+      `Invalid configuration: AUTH_ALGORITHMS must list asymmetric algorithms among ${known.join(', ')}${unknown.length > 0 ? `; not ${unknown.map((name) => `"${name}"`).join(', ')}` : ''} (HS256 is AUTH_JWT_SECRET's)`,
+    );
+  }
+  return {
+    issuer: vars.AUTH_ISSUER,
+    jwksUrl: vars.AUTH_JWKS_URL,
+    audiences,
+    algorithms,
+    jwksTimeoutMs: vars.AUTH_JWKS_TIMEOUT_MS,
+    jwksCooldownMs: vars.AUTH_JWKS_COOLDOWN_MS,
+    jwksMaxAgeMs: vars.AUTH_JWKS_MAX_AGE_MS,
+  };
+}
+
+/** Exact browser origins: scheme, host and port, nothing after (what a browser sends as Origin). */
+function parseCorsOrigins(value: string | undefined): string[] {
+  const origins = splitList(value);
+  const invalid = origins.filter((origin) => {
+    const url = URL.parse(origin);
+    return url === null || !['http:', 'https:'].includes(url.protocol) || url.origin !== origin;
+  });
+  if (invalid.length > 0) {
+    throw new ConfigurationError(
+      `Invalid configuration: CORS_ORIGINS entries ${invalid.map((origin) => `"${origin}"`).join(', ')} are not exact origins such as https://app.example.com (scheme, host and port; no path, no trailing slash, no wildcard)`,
+    );
+  }
+  return origins;
+}
+
+function splitList(value: string | undefined): string[] {
+  return (value ?? '').split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+}
+
 function parseSentinel(vars: EnvironmentVariables): RedisConfig['sentinel'] {
   if (vars.REDIS_SENTINELS === undefined) {
     for (const name of ['REDIS_SENTINEL_NAME', 'REDIS_PASSWORD', 'REDIS_SENTINEL_PASSWORD'] as const) {
@@ -232,7 +339,7 @@ function parseSentinel(vars: EnvironmentVariables): RedisConfig['sentinel'] {
   if (vars.REDIS_SENTINEL_NAME === undefined) {
     throw new ConfigurationError('Invalid configuration: REDIS_SENTINELS needs REDIS_SENTINEL_NAME, the master group name the sentinels monitor');
   }
-  const entries = vars.REDIS_SENTINELS.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+  const entries = splitList(vars.REDIS_SENTINELS);
   const sentinels = entries.map((entry) => {
     const match = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(entry);
     const port = Number(match?.[2]);
@@ -251,7 +358,7 @@ function parseSentinel(vars: EnvironmentVariables): RedisConfig['sentinel'] {
 }
 
 function parseReadUrls(value: string | undefined): string[] {
-  const urls = (value ?? '').split(',').map((url) => url.trim()).filter((url) => url !== '');
+  const urls = splitList(value);
   const invalid = urls.filter((url) => !/^postgres(ql)?:\/\/\S+$/.test(url));
   if (invalid.length > 0) {
     // Named by position, not by value: a URL may carry a password.

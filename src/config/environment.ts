@@ -147,6 +147,54 @@ export class EnvironmentVariables {
   @IsOptional() @IsString() @MinLength(32, { message: 'AUTH_JWT_SECRET must be at least 32 characters long' })
   AUTH_JWT_SECRET?: string = undefined;
 
+  /** The identity provider's JSON Web Key Set; unset with AUTH_ISSUER set: discovered from the issuer's OpenID configuration. */
+  @IsOptional() @Matches(/^https?:\/\/\S+$/, { message: 'AUTH_JWKS_URL must be an http:// or https:// URL' })
+  AUTH_JWKS_URL?: string = undefined;
+
+  /** The `iss` every identity-provider token must carry, exactly as the provider writes it. */
+  @IsOptional() @Matches(/^https?:\/\/\S+$/, { message: 'AUTH_ISSUER must be an http:// or https:// URL' })
+  AUTH_ISSUER?: string = undefined;
+
+  /** Comma-separated: an identity-provider token's `aud` must contain at least one of them. */
+  @IsOptional() @IsString()
+  AUTH_AUDIENCE?: string = undefined;
+
+  /** Comma-separated asymmetric JWS algorithms accepted from the identity provider. */
+  @IsString()
+  AUTH_ALGORITHMS = 'RS256,PS256,ES256,EdDSA';
+
+  /** The claim holding the customer id: a claim name, or a dotted path into nested claims. */
+  @Matches(/^\S+$/, { message: 'AUTH_CUSTOMER_CLAIM must be a claim name or dotted path without spaces' })
+  AUTH_CUSTOMER_CLAIM = 'sub';
+
+  /** The claim holding the caller's roles (an array of strings): a claim name, or a dotted path such as realm_access.roles. */
+  @Matches(/^\S+$/, { message: 'AUTH_ROLES_CLAIM must be a claim name or dotted path without spaces' })
+  AUTH_ROLES_CLAIM = 'roles';
+
+  /** The role that grants the admin operations. */
+  @Matches(/^\S+$/, { message: 'AUTH_ADMIN_ROLE must be a role name without spaces' })
+  AUTH_ADMIN_ROLE = 'admin';
+
+  /** Seconds of clock difference allowed when checking exp and nbf. */
+  @toInt() @IsInt() @Min(0) @Max(300)
+  AUTH_CLOCK_TOLERANCE_S = 30;
+
+  /** How long one fetch of the key set (or of the OpenID configuration) may take. */
+  @toInt() @IsInt() @Min(100) @Max(60_000)
+  AUTH_JWKS_TIMEOUT_MS = 5_000;
+
+  /** After a fetch of the key set, how long before an unknown key id may cause another one. */
+  @toInt() @IsInt() @Min(0) @Max(3_600_000)
+  AUTH_JWKS_COOLDOWN_MS = 30_000;
+
+  /** Cached keys older than this are refreshed in the background; they keep serving until a refresh succeeds. */
+  @toInt() @IsInt() @Min(1_000) @Max(86_400_000)
+  AUTH_JWKS_MAX_AGE_MS = 600_000;
+
+  /** Comma-separated exact origins (scheme://host[:port]) whose browsers may call the API; unset: no CORS. */
+  @IsOptional() @IsString()
+  CORS_ORIGINS?: string = undefined;
+
   @toInt() @IsInt() @Min(1) @Max(10_000)
   BOOKING_MAX_SLOTS = 10;
 

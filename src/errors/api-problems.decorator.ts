@@ -6,7 +6,7 @@ import { ProblemResponse } from './problem.dto';
 
 /** The statuses answered with about:blank (plain HTTP errors, no problem type of our own). */
 const PLAIN_HTTP: Record<number, string> = {
-  401: 'Missing, malformed, wrongly signed or expired bearer token',
+  401: 'Missing or refused bearer token: malformed, wrongly signed, expired or not yet valid, another issuer or audience, an unknown key, an algorithm not accepted, no customer claim',
   403: 'The token lacks the admin role',
   404: 'Not found (or not yours)',
 };

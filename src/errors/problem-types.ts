@@ -229,6 +229,15 @@ export const PROBLEM_TYPES = {
     retryAfterSeconds: 2,
     bookingOutcome: 'outcome_unknown',
   },
+  'identity-provider-unavailable': {
+    status: 503,
+    title: 'Identity provider unavailable',
+    when: "The identity provider's signing keys are needed to check the token but could not be fetched (none cached yet, or the token names a key that is not cached). Retry",
+    fields: [],
+    detail: "The identity provider's signing keys could not be fetched; retry shortly",
+    retryAfterSeconds: 5,
+    bookingOutcome: null,
+  },
   'not-ready': {
     status: 503,
     title: 'Not ready',

@@ -4,6 +4,8 @@ import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs
 import type Redis from 'ioredis';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { Public } from '../auth/auth.decorators';
+import { IDENTITY_PROVIDER } from '../auth/authenticator';
+import type { IdentityProvider } from '../auth/identity-provider';
 import { ShutdownState } from '../lifecycle/shutdown-state';
 import { REDIS_CLIENT } from '../redis/redis.module';
 import { DatabasePing } from './database-ping';
@@ -20,6 +22,7 @@ export class HealthController {
     private readonly shutdown: ShutdownState,
     private readonly database: DatabasePing,
     @Inject(REDIS_CLIENT) private readonly redis: Redis | null,
+    @Inject(IDENTITY_PROVIDER) private readonly identityProvider: IdentityProvider | null,
     @Inject(APP_CONFIG) config: Pick<AppConfig, 'health'>,
   ) {
     this.timeoutMs = config.health.checkTimeoutMs;
@@ -35,7 +38,8 @@ export class HealthController {
   @Get('ready')
   @HealthCheck()
   @ApiOperation({
-    summary: 'Readiness: 503 while shutting down or when PostgreSQL does not answer; Redis down only degrades (still 200)',
+    summary:
+      "Readiness: 503 while shutting down, when PostgreSQL does not answer, or before the identity provider's keys were ever fetched; Redis down, or the identity provider unreachable while its keys are cached, only degrades (still 200)",
   })
   ready() {
     return this.health.check([
@@ -57,6 +61,20 @@ export class HealthController {
           return session.up();
         } catch (error) {
           return session.degraded({ message: error instanceof Error ? error.message : String(error) });
+        }
+      },
+      // Cached keys keep verifying tokens through a provider outage; without any, no token of the provider can be verified.
+      () => {
+        const session = this.indicators.check('identityProvider');
+        if (!this.identityProvider) return session.up({ mode: 'not configured (HS256 tokens only)' });
+        const keys = this.identityProvider.keysState();
+        switch (keys.state) {
+          case 'current':
+            return session.up({ keys: keys.keys, fetchedAt: keys.fetchedAt });
+          case 'stale':
+            return session.degraded({ message: `serving cached keys; the last fetch failed: ${keys.lastError}`, keys: keys.keys, fetchedAt: keys.fetchedAt });
+          case 'missing':
+            return session.down({ message: `no signing key fetched yet${keys.lastError === undefined ? '' : `; the last fetch failed: ${keys.lastError}`}` });
         }
       },
     ]);

@@ -10,9 +10,7 @@ import {
   type ThrottlerStorage,
 } from '@nestjs/throttler';
 import type { Request } from 'express';
-import { readBearerToken } from '../auth/auth.guard';
-import { InvalidTokenError, verifyAccessToken } from '../auth/jwt';
-import type { Caller } from '../auth/caller';
+import type { Authenticator } from '../auth/authenticator';
 import type { RateLimitConfig } from '../config/app-config';
 import { Metrics } from '../observability/metrics';
 import { type RateLimitName, RateLimitedError } from './rate-limited.error';
@@ -27,41 +25,26 @@ export function isLimitedRequest(request: Pick<Request, 'method' | 'path'>): boo
   return WRITE_METHODS.has(request.method) && request.path.startsWith(LIMITED_PREFIX);
 }
 
-/**
- * The caller whose token verifies, else null. The limiter runs before AuthGuard (so that
- * unauthenticated floods are limited per IP too) and verifies the token itself: an unverified
- * "sub" must never count against, and so lock out, somebody else's customer id.
- */
-const callers = new WeakMap<object, Caller | null>();
-export function verifiedCaller(request: Request, secret: string): Caller | null {
-  const known = callers.get(request);
-  if (known !== undefined) return known;
-  let caller: Caller | null = null;
-  const token = readBearerToken(request.headers.authorization);
-  if (token !== undefined) {
-    try {
-      caller = verifyAccessToken(token, secret);
-    } catch (error) {
-      if (!(error instanceof InvalidTokenError)) throw error;
-    }
-  }
-  callers.set(request, caller);
-  return caller;
-}
+/** The customer tracker of a write without a verified caller: RateLimitGuard counts it against its IP address only. */
+const NO_CUSTOMER = '';
 
 /**
  * The throttlers for ThrottlerModule: per customer (authenticated writes) and per client IP
  * (every write), each a fixed window of RATE_LIMIT_WINDOW_MS; a limit of 0 is left out.
+ *
+ * The limiter runs before AuthGuard (so that unauthenticated floods are limited per IP too) and
+ * counts a customer only once the token verifies: an unverified "sub" must never count against,
+ * and so lock out, somebody else's customer id. The Authenticator verifies each request's token
+ * once, for the limiter and AuthGuard alike.
  */
-export function rateLimitOptions(config: RateLimitConfig, jwtSecret: string): ThrottlerModuleOptions {
+export function rateLimitOptions(config: RateLimitConfig, authenticator: Authenticator): ThrottlerModuleOptions {
   const throttlers: ThrottlerOptions[] = [];
   if (config.perCustomer > 0) {
     throttlers.push({
       name: 'customer' satisfies RateLimitName,
       limit: config.perCustomer,
       ttl: config.windowMs,
-      skipIf: (context) => verifiedCaller(context.switchToHttp().getRequest<Request>(), jwtSecret) === null,
-      getTracker: (request) => verifiedCaller(request as Request, jwtSecret)?.customerId ?? '',
+      getTracker: async (request) => (await authenticator.verifiedCallerOrNull(request as Request))?.customerId ?? NO_CUSTOMER,
     });
   }
   if (config.perIp > 0) {
@@ -120,7 +103,9 @@ export class RateLimitGuard extends ThrottlerGuard {
   protected override async handleRequest({ context, limit, ttl, throttler, getTracker, generateKey }: ThrottlerRequest): Promise<boolean> {
     const request = context.switchToHttp().getRequest<Request>();
     const name = (throttler.name ?? 'ip') as RateLimitName;
-    const key = generateKey(context, await getTracker(request, context), name);
+    const tracker = await getTracker(request, context);
+    if (name === 'customer' && tracker === NO_CUSTOMER) return true;
+    const key = generateKey(context, tracker, name);
     const { isBlocked, timeToBlockExpire } = await this.storageService.increment(key, ttl, limit, ttl, name);
     if (!isBlocked) return true;
     this.metrics.rateLimitedRequests.inc({ limit: name });

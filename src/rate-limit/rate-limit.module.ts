@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { ThrottlerModule } from '@nestjs/throttler';
+import { Authenticator } from '../auth/authenticator';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { rateLimitOptions } from './rate-limit.guard';
 import { RateLimitStorage } from './rate-limit.storage';
@@ -16,9 +17,9 @@ class RateLimitStorageModule {}
   imports: [
     ThrottlerModule.forRootAsync({
       imports: [RateLimitStorageModule],
-      inject: [APP_CONFIG, RateLimitStorage],
-      useFactory: (config: AppConfig, storage: RateLimitStorage) => ({
-        ...rateLimitOptions(config.rateLimit, config.auth.jwtSecret),
+      inject: [APP_CONFIG, RateLimitStorage, Authenticator],
+      useFactory: (config: AppConfig, storage: RateLimitStorage, authenticator: Authenticator) => ({
+        ...rateLimitOptions(config.rateLimit, authenticator),
         storage,
       }),
     }),

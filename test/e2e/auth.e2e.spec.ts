@@ -1,7 +1,6 @@
-import { generateKeyPairSync } from 'node:crypto';
-import jwt from 'jsonwebtoken';
+import { CompactSign, generateKeyPair, SignJWT } from 'jose';
 import request from 'supertest';
-import { startTestApp, type TestApp } from '../support/test-app';
+import { jwtSecretOf, startTestApp, type TestApp } from '../support/test-app';
 import { adminAuth, API, book, createMatch, databaseSnapshot, expectProblem, UNKNOWN_ID } from './helpers';
 
 describe('Authentication and roles', () => {
@@ -12,7 +11,7 @@ describe('Authentication and roles', () => {
 
   beforeAll(async () => {
     t = await startTestApp();
-    secret = t.config.auth.jwtSecret;
+    secret = jwtSecretOf(t.config);
     matchId = (await createMatch(t, { capacity: 50 })).id;
     bookingId = (await book(t, 'alice', matchId, 1)).id;
   });
@@ -23,11 +22,15 @@ describe('Authentication and roles', () => {
 
   const base64url = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');
   const nowSeconds = (): number => Math.floor(Date.now() / 1000);
+  const key = (text: string): Uint8Array => new TextEncoder().encode(text);
+  /** A token with these claims, signed with `algorithm` and `signingKey` (this app's secret and HS256 unless given). */
+  const signWith = (payload: object, algorithm = 'HS256', signingKey: Parameters<SignJWT['sign']>[0] = key(secret)): Promise<string> =>
+    new SignJWT({ ...payload }).setProtectedHeader({ alg: algorithm, typ: 'JWT' }).sign(signingKey);
   /** An HS256 token with this app's secret, valid for an hour unless the payload sets its own exp. */
-  const sign = (payload: object): string => jwt.sign({ exp: nowSeconds() + 3600, ...payload }, secret, { algorithm: 'HS256' });
+  const sign = (payload: object): Promise<string> => signWith({ exp: nowSeconds() + 3600, ...payload });
 
   /** Every header value that must be answered 401; built lazily because the secret is known only after start. */
-  const badAuthorizations: Array<[string, () => string | undefined]> = [
+  const badAuthorizations: Array<[string, () => string | undefined | Promise<string | undefined>]> = [
     ['no Authorization header', () => undefined],
     ['an empty Authorization header', () => ''],
     ['the Basic scheme', () => `Basic ${Buffer.from('alice:secret').toString('base64')}`],
@@ -35,33 +38,34 @@ describe('Authentication and roles', () => {
     ['"Bearer " followed by spaces only', () => 'Bearer    '],
     ['a token that is not a JWT', () => 'Bearer not-a-jwt'],
     ['a token with two parts', () => `Bearer ${base64url({ alg: 'HS256' })}.${base64url({ sub: 'alice' })}`],
-    ['a token with a tampered payload', () => {
-      const [header, , signature] = sign({ sub: 'alice', roles: [] }).split('.');
+    ['a token with a tampered payload', async () => {
+      const [header, , signature] = (await sign({ sub: 'alice', roles: [] })).split('.');
       return `Bearer ${header}.${base64url({ sub: 'alice', roles: ['admin'], exp: nowSeconds() + 3600 })}.${signature}`;
     }],
-    ['a token signed with another secret', () => `Bearer ${jwt.sign({ sub: 'alice' }, 'another-secret-of-at-least-32-characters!!', { algorithm: 'HS256' })}`],
-    ['an expired token', () => `Bearer ${sign({ sub: 'alice', exp: nowSeconds() - 60 })}`],
-    ['a token that is not valid yet (nbf in the future)', () => `Bearer ${sign({ sub: 'alice', nbf: nowSeconds() + 600 })}`],
+    ['a token signed with another secret', async () => `Bearer ${await signWith({ sub: 'alice' }, 'HS256', key('another-secret-of-at-least-32-characters!!'))}`],
+    ['an expired token', async () => `Bearer ${await sign({ sub: 'alice', exp: nowSeconds() - 60 })}`],
+    ['a token that is not valid yet (nbf in the future)', async () => `Bearer ${await sign({ sub: 'alice', nbf: nowSeconds() + 600 })}`],
     ['an unsigned token (alg "none")', () => `Bearer ${base64url({ alg: 'none', typ: 'JWT' })}.${base64url({ sub: 'alice', roles: ['admin'] })}.`],
-    ['an alg "none" token carrying a signature', () => {
-      const signature = sign({ sub: 'alice' }).split('.')[2];
+    ['an alg "none" token carrying a signature', async () => {
+      const signature = (await sign({ sub: 'alice' })).split('.')[2];
       return `Bearer ${base64url({ alg: 'none', typ: 'JWT' })}.${base64url({ sub: 'alice', roles: ['admin'] })}.${signature}`;
     }],
-    ['a token signed with HS512 (wrong algorithm, right secret)', () => `Bearer ${jwt.sign({ sub: 'alice' }, secret, { algorithm: 'HS512' })}`],
-    ['a token signed with HS384 (wrong algorithm, right secret)', () => `Bearer ${jwt.sign({ sub: 'alice' }, secret, { algorithm: 'HS384' })}`],
-    ['a token signed with RS256 (asymmetric algorithm)', () => {
-      const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-      return `Bearer ${jwt.sign({ sub: 'alice' }, privateKey, { algorithm: 'RS256' })}`;
+    ['a token signed with HS512 (wrong algorithm, right secret)', async () => `Bearer ${await signWith({ sub: 'alice' }, 'HS512')}`],
+    ['a token signed with HS384 (wrong algorithm, right secret)', async () => `Bearer ${await signWith({ sub: 'alice' }, 'HS384')}`],
+    ['a token signed with RS256 (asymmetric algorithm)', async () => {
+      const { privateKey } = await generateKeyPair('RS256');
+      return `Bearer ${await signWith({ sub: 'alice' }, 'RS256', privateKey)}`;
     }],
-    ['a token without a sub claim', () => `Bearer ${sign({ roles: ['admin'] })}`],
-    ['a token whose sub is empty', () => `Bearer ${sign({ sub: '' })}`],
-    ['a token whose sub is a number', () => `Bearer ${sign({ sub: 42 })}`],
-    ['a token whose sub is longer than 200 characters', () => `Bearer ${sign({ sub: 'x'.repeat(201) })}`],
-    ['a token whose sub contains a NUL character', () => `Bearer ${sign({ sub: 'ali\u0000ce' })}`],
-    ['a token whose roles is a string', () => `Bearer ${sign({ sub: 'alice', roles: 'admin' })}`],
-    ['a token whose roles holds a non-string', () => `Bearer ${sign({ sub: 'alice', roles: ['admin', 1] })}`],
-    ['a token whose payload is a JSON string, not claims', () => `Bearer ${jwt.sign('alice', secret, { algorithm: 'HS256' })}`],
-    ['two tokens', () => `Bearer ${sign({ sub: 'alice' })} ${sign({ sub: 'bob' })}`],
+    ['a token without a sub claim', async () => `Bearer ${await sign({ roles: ['admin'] })}`],
+    ['a token whose sub is empty', async () => `Bearer ${await sign({ sub: '' })}`],
+    ['a token whose sub is a number', async () => `Bearer ${await sign({ sub: 42 })}`],
+    ['a token whose sub is longer than 200 characters', async () => `Bearer ${await sign({ sub: 'x'.repeat(201) })}`],
+    ['a token whose sub contains a NUL character', async () => `Bearer ${await sign({ sub: 'ali\u0000ce' })}`],
+    ['a token whose roles is a string', async () => `Bearer ${await sign({ sub: 'alice', roles: 'admin' })}`],
+    ['a token whose roles holds a non-string', async () => `Bearer ${await sign({ sub: 'alice', roles: ['admin', 1] })}`],
+    ['a token whose payload is a JSON string, not claims', async () =>
+      `Bearer ${await new CompactSign(key(JSON.stringify('alice'))).setProtectedHeader({ alg: 'HS256' }).sign(key(secret))}`],
+    ['two tokens', async () => `Bearer ${await sign({ sub: 'alice' })} ${await sign({ sub: 'bob' })}`],
   ];
 
   const protectedEndpoints: Array<[string, (client: request.Agent) => request.Test]> = [
@@ -80,7 +84,7 @@ describe('Authentication and roles', () => {
       'should answer %s with 401 problem+json, WWW-Authenticate: Bearer, and change nothing',
       async (_endpoint, send) => {
         const before = await databaseSnapshot(t);
-        const header = authorization();
+        const header = await authorization();
         const pending = send(request.agent(t.server));
 
         const response = await (header === undefined ? pending : pending.set('Authorization', header));
@@ -95,15 +99,15 @@ describe('Authentication and roles', () => {
   it('should not reveal why a token failed beyond a generic reason (no secret, no library internals)', async () => {
     const response = await request(t.server)
       .get(`${API}/matches`)
-      .set('Authorization', `Bearer ${jwt.sign({ sub: 'alice' }, 'another-secret-of-at-least-32-characters!!')}`);
+      .set('Authorization', `Bearer ${await signWith({ sub: 'alice' }, 'HS256', key('another-secret-of-at-least-32-characters!!'))}`);
 
     expectProblem(response, 401);
     expect(response.text).not.toContain(secret);
-    expect(response.text).not.toMatch(/JsonWebTokenError|invalid signature|at .*\.js/);
+    expect(response.text).not.toMatch(/JOSEError|JWSSignatureVerificationFailed|signature verification failed|at .*\.js/);
   });
 
   it("should take the customer id from the token's sub claim", async () => {
-    const token = sign({ sub: 'customer-from-sub', roles: [] });
+    const token = await sign({ sub: 'customer-from-sub', roles: [] });
 
     const response = await request(t.server)
       .post(`${API}/matches/${matchId}/bookings`)
@@ -117,7 +121,7 @@ describe('Authentication and roles', () => {
   it('should accept a valid token without any roles claim as a customer', async () => {
     const response = await request(t.server)
       .get(`${API}/bookings`)
-      .set('Authorization', `Bearer ${sign({ sub: 'no-roles' })}`);
+      .set('Authorization', `Bearer ${await sign({ sub: 'no-roles' })}`);
 
     expect(response.status).toBe(200);
   });
@@ -125,7 +129,7 @@ describe('Authentication and roles', () => {
   it('should accept the scheme name in any letter case ("bearer")', async () => {
     const response = await request(t.server)
       .get(`${API}/matches`)
-      .set('Authorization', `bearer ${sign({ sub: 'alice' })}`);
+      .set('Authorization', `bearer ${await sign({ sub: 'alice' })}`);
 
     expect(response.status).toBe(200);
   });
@@ -133,7 +137,7 @@ describe('Authentication and roles', () => {
   it('should treat a token whose roles contain "admin" among others as an admin', async () => {
     const response = await request(t.server)
       .post(`${API}/matches`)
-      .set('Authorization', `Bearer ${sign({ sub: 'ops', roles: ['support', 'admin'] })}`)
+      .set('Authorization', `Bearer ${await sign({ sub: 'ops', roles: ['support', 'admin'] })}`)
       .send({ title: 'By ops', startsAt: '2026-12-01T18:30:00Z', capacity: 1 });
 
     expect(response.status).toBe(201);
@@ -146,7 +150,7 @@ describe('Authentication and roles', () => {
     ['"administrator"', { roles: ['administrator'] }],
     ['an "admin" claim outside roles', { admin: true, role: 'admin' }],
   ])('should answer 403 problem+json to admin-only routes for a token with %s', async (_case, claims) => {
-    const token = sign({ sub: 'not-admin', ...claims });
+    const token = await sign({ sub: 'not-admin', ...claims });
     const before = await databaseSnapshot(t);
 
     const created = await request(t.server)

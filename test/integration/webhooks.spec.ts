@@ -3,7 +3,7 @@ import { Webhook } from 'standardwebhooks';
 import { createMatch, untilDispatched } from '../support/fixtures';
 import { freePort } from '../support/ports';
 import { type ServiceProcess, startServiceProcess, stopServiceProcess } from '../support/service-process';
-import { startTestApp, type TestApp } from '../support/test-app';
+import { jwtSecretOf, startTestApp, type TestApp } from '../support/test-app';
 import { type ReceivedWebhook, startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver';
 
 /** Fast relaying and short retries; receivers run on loopback. */
@@ -233,7 +233,7 @@ describe('webhooks', () => {
     let service: ServiceProcess | undefined;
     try {
       await register(home, hooks.url, ['match.created']);
-      service = await startServiceProcess({ ...FAST_WEBHOOKS, DATABASE_URL: home.databaseUrl, AUTH_JWT_SECRET: home.config.auth.jwtSecret, WEBHOOK_TIMEOUT_MS: '60000' });
+      service = await startServiceProcess({ ...FAST_WEBHOOKS, DATABASE_URL: home.databaseUrl, AUTH_JWT_SECRET: jwtSecretOf(home.config), WEBHOOK_TIMEOUT_MS: '60000' });
       await createMatch(home, 1, 'Killed mid-delivery');
       await hooks.waitFor((received) => received.length >= 1, 15_000, 'the first attempt');
       service.child.kill('SIGKILL');

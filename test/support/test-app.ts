@@ -19,9 +19,15 @@ export interface TestApp {
   config: AppConfig;
   /** The test's database itself (also when the app connects through a pooler). */
   databaseUrl: string;
-  /** A bearer token for this app's secret. */
+  /** A bearer token for this app's secret (HS256, AUTH_JWT_SECRET). */
   token(sub: string, options?: { admin?: boolean }): string;
   close(): Promise<void>;
+}
+
+/** The app's HS256 secret; an app configured with an identity provider alone has none. */
+export function jwtSecretOf(config: AppConfig): string {
+  if (config.auth.jwtSecret === undefined) throw new Error('This app accepts no HS256 token: it has an identity provider and no AUTH_JWT_SECRET');
+  return config.auth.jwtSecret;
 }
 
 /**
@@ -65,7 +71,7 @@ export async function startTestApp(
     dataSource: app.get(DataSource),
     config,
     databaseUrl,
-    token: (sub, options = {}) => signAccessToken({ sub, admin: options.admin ?? false }, config.auth.jwtSecret, 3600),
+    token: (sub, options = {}) => signAccessToken({ sub, admin: options.admin ?? false }, jwtSecretOf(config), 3600),
     close: async () => {
       await app.close();
       if (options.sharedDatabaseUrl === undefined) await dropTestDatabase(databaseUrl);

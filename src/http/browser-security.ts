@@ -1,0 +1,42 @@
+import type { CorsOptions } from '@nestjs/common/interfaces/external/cors-options.interface';
+import type { RequestHandler } from 'express';
+import helmet from 'helmet';
+import { IDEMPOTENCY_KEY_HEADER, REPLAYED_HEADER } from '../idempotency/idempotency.interceptor';
+
+/**
+ * helmet's security headers (Content-Security-Policy, Strict-Transport-Security,
+ * X-Content-Type-Options, X-Frame-Options, Referrer-Policy, Cross-Origin-*-Policy, ...) on every
+ * answer. helmet's default policy already lets the Swagger UI at /docs load its own scripts and
+ * styles; only upgrade-insecure-requests is left out, because it would make a browser fetch
+ * those assets over HTTPS from an instance served over plain HTTP (development, or behind a
+ * proxy that terminates TLS on another port).
+ */
+export function securityHeaders(): RequestHandler {
+  return helmet({
+    contentSecurityPolicy: { useDefaults: true, directives: { upgradeInsecureRequests: null } },
+  });
+}
+
+/** Request headers a browser may send cross-origin, besides the CORS-safelisted ones. */
+const ALLOWED_REQUEST_HEADERS = ['Authorization', 'Content-Type', IDEMPOTENCY_KEY_HEADER, 'X-Request-Id'];
+/** Response headers the service sets that a cross-origin script may read, besides the CORS-safelisted ones. */
+const EXPOSED_RESPONSE_HEADERS = ['Retry-After', 'X-Request-Id', REPLAYED_HEADER, 'WWW-Authenticate'];
+const PREFLIGHT_CACHE_SECONDS = 600;
+
+/**
+ * CORS for the exact origins of CORS_ORIGINS. The origin is checked by a function rather than
+ * handed over as a list: for an origin that is not allowed, the cors middleware then adds no
+ * CORS header at all, and a preflight from it is not answered (404 like any unknown route).
+ * Tokens travel in the Authorization header, never in cookies, so credentials stay off.
+ */
+export function corsOptions(origins: readonly string[]): CorsOptions {
+  const allowed = new Set(origins);
+  return {
+    origin: (origin, callback) => callback(null, origin !== undefined && allowed.has(origin)),
+    methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
+    allowedHeaders: ALLOWED_REQUEST_HEADERS,
+    exposedHeaders: EXPOSED_RESPONSE_HEADERS,
+    credentials: false,
+    maxAge: PREFLIGHT_CACHE_SECONDS,
+  };
+}
