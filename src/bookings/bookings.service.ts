@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { trace } from '@opentelemetry/api';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { type KeysetPosition, type Page, toPage } from '../database/sql';
 import { TransactionRunner } from '../database/transaction-runner';
@@ -50,6 +51,7 @@ export class BookingsService {
       maxWaitMs: config.database.lockTimeoutMs,
       waitTimeoutError: () => new LockTimeoutError('Gave up waiting for the match: earlier bookings of it took longer than the lock timeout'),
       runBatch: (requests) => reservations.reserve(requests),
+      spans: { name: 'booking', keyAttribute: 'booking.match_id', keysAttribute: 'booking.batch.matches' },
     });
   }
 
@@ -64,6 +66,8 @@ export class BookingsService {
     }
     try {
       const booking = await this.reservationQueue.submit(matchId, { matchId, customerId: caller.customerId, slots, ...(idempotency && { idempotency }) });
+      // The booking in the request's trace: its webhook deliveries carry the same id (webhook.resource_id).
+      trace.getActiveSpan()?.setAttribute('booking.id', booking.id);
       this.metrics.bookingOutcomes.inc({ outcome: 'confirmed' });
       return booking;
     } catch (error) {
