@@ -6,6 +6,7 @@ import { Client } from 'pg';
 import { signAccessToken } from '../../src/auth/jwt';
 import { DEVELOPMENT_JWT_SECRET } from '../../src/config/app-config';
 import { type OtlpReceiver, type ReceivedSpan, startOtlpReceiver } from '../support/otlp-receiver';
+import { sharedRedisUrl } from '../support/redis-server';
 import { type ServiceProcess, startServiceProcess, stopServiceProcess } from '../support/service-process';
 import { createTestDatabase, dropTestDatabase } from '../support/test-database';
 import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver';
@@ -89,8 +90,9 @@ describe('tracing', () => {
     return rows[0]!.id;
   }
 
-  it('should continue an incoming traceparent through the HTTP server span, the booking queue and batch, the transaction and its SQL, with trace ids in the logs', async () => {
-    service = await startServiceProcess({ DATABASE_URL: databaseUrl, ...tracingTo(otlp) });
+  it('should continue an incoming traceparent through the HTTP server span, Redis, the booking queue and batch, the transaction and its SQL, with trace ids in the logs', async () => {
+    // With Redis, every write's rate-limit counter is a Redis command in the request's trace.
+    service = await startServiceProcess({ DATABASE_URL: databaseUrl, REDIS_URL: sharedRedisUrl(), ...tracingTo(otlp) });
     const matchId = await insertMatch();
     const { traceId, parentSpanId, traceparent } = incomingTrace();
 
@@ -127,6 +129,7 @@ describe('tracing', () => {
     expect(statements.some((text) => /^COMMIT/.test(text))).toBe(true);
     expect(sql.every((span) => span.traceId === traceId)).toBe(true);
     expect(trace.find((span) => span.attributes['booking.id'] === booking.id)).toBeDefined();
+    expect(trace.some((span) => span.scope === '@opentelemetry/instrumentation-ioredis')).toBe(true);
 
     // The request's log lines carry its trace.
     const accessLog = logLines(service).find((line) => (line.req as { id?: string } | undefined)?.id === 'traced-booking-1');
