@@ -1,5 +1,4 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { trace } from '@opentelemetry/api';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { type KeysetPosition, type Page, toPage } from '../database/sql';
 import { TransactionRunner } from '../database/transaction-runner';
@@ -66,8 +65,6 @@ export class BookingsService {
     }
     try {
       const booking = await this.reservationQueue.submit(matchId, { matchId, customerId: caller.customerId, slots, ...(idempotency && { idempotency }) });
-      // The booking in the request's trace: its webhook deliveries carry the same id (webhook.resource_id).
-      trace.getActiveSpan()?.setAttribute('booking.id', booking.id);
       this.metrics.bookingOutcomes.inc({ outcome: 'confirmed' });
       return booking;
     } catch (error) {

@@ -32,8 +32,8 @@ const RETRY_JITTER = 0.2;
  * With tracing on, each attempt is a span `webhook.deliver` that starts a trace of its own (the
  * event was written by a transaction long finished, maybe on another instance), and the request
  * carries its traceparent, so the receiver's trace continues it. Its attributes name the
- * delivery, the event and the booking or hold (webhook.resource_id, as booking.id on the
- * booking's request span), which leads back to the trace that made the event.
+ * delivery, the event and the booking or hold (webhook.resource_id; a booking's id is among
+ * booking.ids on the batch span that decided it), which leads back to the trace that made the event.
  */
 @Injectable()
 export class WebhookRelay implements OnApplicationBootstrap, OnApplicationShutdown {

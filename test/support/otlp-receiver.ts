@@ -9,11 +9,13 @@ export interface ReceivedSpan {
   name: string;
   kind: number;
   scope: string;
-  attributes: Record<string, string | number | boolean>;
+  attributes: Record<string, AttributeValue>;
   links: Array<{ traceId: string; spanId: string }>;
   /** The resource's attributes (service.name, ...). */
-  resource: Record<string, string | number | boolean>;
+  resource: Record<string, AttributeValue>;
 }
+
+export type AttributeValue = string | number | boolean | Array<string | number | boolean>;
 
 export interface ReceivedExport {
   contentType: string;
@@ -37,6 +39,7 @@ interface OtlpValue {
   intValue?: number | string;
   doubleValue?: number;
   boolValue?: boolean;
+  arrayValue?: { values?: OtlpValue[] };
 }
 interface OtlpAttribute {
   key: string;
@@ -132,8 +135,10 @@ function flatten(body: OtlpJsonExport): ReceivedSpan[] {
   });
 }
 
-function attributesOf(attributes: OtlpAttribute[] = []): Record<string, string | number | boolean> {
-  return Object.fromEntries(
-    attributes.map(({ key, value }) => [key, value.stringValue ?? (value.intValue === undefined ? undefined : Number(value.intValue)) ?? value.doubleValue ?? value.boolValue ?? '']),
-  );
+function attributesOf(attributes: OtlpAttribute[] = []): Record<string, AttributeValue> {
+  return Object.fromEntries(attributes.map(({ key, value }) => [key, value.arrayValue ? (value.arrayValue.values ?? []).map(scalarOf) : scalarOf(value)]));
+}
+
+function scalarOf(value: OtlpValue): string | number | boolean {
+  return value.stringValue ?? (value.intValue === undefined ? undefined : Number(value.intValue)) ?? value.doubleValue ?? value.boolValue ?? '';
 }
