@@ -23,7 +23,21 @@ export interface BenchOptions {
   requestTimeoutSeconds: number;
   /** Customer tokens the bookings are spread over (one is picked per request). */
   customers: number;
+  /** Connections of the tracing cost steps (spread traffic, one service per TRACING_SETTINGS entry). */
+  tracingConnections: number;
 }
+
+/**
+ * The tracing cost steps: the same spread step on a fresh service per setting, tracing off and
+ * on at two sampling rates, spans going to an OTLP/HTTP sink the bench runs. A root span (no
+ * traceparent comes in) is sampled at the ratio; parentbased_ is what a deployment behind a
+ * tracing load balancer would use.
+ */
+export const TRACING_SETTINGS: ReadonlyArray<{ label: string; sampling: number | null }> = [
+  { label: 'tracing off', sampling: null },
+  { label: 'tracing on, 100 % sampled', sampling: 1 },
+  { label: 'tracing on, 1 % sampled', sampling: 0.01 },
+];
 
 const USAGE = `Usage: tsx bench/run.ts [--quick] [--keep] [--pgbouncer]
   --quick      short steps (about a minute in all); the sell-out still sends 10,000 requests
@@ -63,5 +77,6 @@ export function parseOptions(argv: string[]): BenchOptions {
     sellOut: { requests: 10_000, capacity: 1000, connections: 64 },
     requestTimeoutSeconds: 10,
     customers: 100,
+    tracingConnections: 64,
   };
 }

@@ -6,6 +6,7 @@ import type { MemoryReport } from './memory';
 import type { BenchOptions } from './options';
 import type { PGBENCH_QUERY_MODE, PgbenchResult } from './pgbench';
 import type { PgbenchStep, ServiceResults } from './scenarios';
+import type { TracingCostStep } from './tracing-cost';
 import { round } from './stats';
 
 export const FAIRNESS_TARGET = 2;
@@ -38,6 +39,8 @@ export interface BenchReport {
     pgbench: { queryMode: typeof PGBENCH_QUERY_MODE; maxThreads: number };
   };
   service: ServiceResults;
+  /** The spread step with tracing off, then on at 100 % and 1 % sampling (tracing-cost.ts). */
+  tracing: TracingCostStep[];
   fairness: { value: number | null; target: number; withinTarget: boolean | null };
   pgbench: PgbenchSection;
   comparison: { hot: ThroughputComparison[]; spread: ThroughputComparison[] };

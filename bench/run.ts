@@ -23,6 +23,7 @@ import { startPgbouncer } from '../test/support/pgbouncer';
 import { type RunningService, SERVICE_LOG_LEVEL, startService } from './service';
 import { round } from './stats';
 import { formatReportTable } from './table';
+import { runTracingCost, type TracingCostStep } from './tracing-cost';
 
 const RESULTS_DIRECTORY = path.join(__dirname, 'results');
 
@@ -95,7 +96,8 @@ async function main(): Promise<number> {
       stopPgbouncer = () => pgbouncer.stop();
       serviceDatabase = { databaseUrl: pgbouncer.route(databaseUrl), directUrl: databaseUrl };
     }
-    const service = await startService({ ...serviceDatabase, jwtSecret: secret, logFile: serviceLog }, process.env);
+    const serviceSettings = { ...serviceDatabase, jwtSecret: secret, logFile: serviceLog };
+    const service = await startService(serviceSettings, process.env);
     cleanup.add('stop the service', async () => {
       await service.stop();
     });
@@ -110,9 +112,19 @@ async function main(): Promise<number> {
     progress.step(STEP.stopService);
     const memoryReport = memory.stop();
     const exit = await service.stop();
+    if (exit.killed || exit.code !== 0) log(`bench: the service exited with code ${exit.code} (signal ${exit.signal}${exit.killed ? ', killed after the stop timeout' : ''}); see ${serviceLog}`);
+    const tracing = await runTracingCost({
+      options,
+      api,
+      db,
+      progress,
+      checks,
+      service: serviceSettings,
+      spreadMatches,
+      addCleanup: (name, run) => cleanup.add(name, run),
+    });
     // Its server connections would count against the server's connections that pgbench needs.
     await stopPgbouncer();
-    if (exit.killed || exit.code !== 0) log(`bench: the service exited with code ${exit.code} (signal ${exit.signal}${exit.killed ? ', killed after the stop timeout' : ''}); see ${serviceLog}`);
 
     // After the service stopped: pgbench gets the machine and the server's connections to itself.
     const pgbench: PgbenchSection =
@@ -134,6 +146,7 @@ async function main(): Promise<number> {
       server,
       service,
       serviceResults,
+      tracing,
       pgbench,
       memory: memoryReport,
       checks,
@@ -158,6 +171,7 @@ function buildReport(parts: {
   server: DatabaseServer;
   service: RunningService;
   serviceResults: ServiceResults;
+  tracing: TracingCostStep[];
   pgbench: PgbenchSection;
   memory: MemoryReport;
   checks: CheckLog;
@@ -187,6 +201,7 @@ function buildReport(parts: {
       sellOut: options.sellOut,
       requestTimeoutSeconds: options.requestTimeoutSeconds,
       customers: options.customers,
+      tracingConnections: options.tracingConnections,
       database: { source: parts.server.source, address: parts.server.address, name: BENCH_DATABASE },
       service: {
         poolMax: serviceConfig.database.poolMax,
@@ -198,6 +213,7 @@ function buildReport(parts: {
       pgbench: { queryMode: PGBENCH_QUERY_MODE, maxThreads: PGBENCH_MAX_THREADS },
     },
     service: serviceResults,
+    tracing: parts.tracing,
     fairness: { value: fairness, target: FAIRNESS_TARGET, withinTarget: fairness === null ? null : fairness <= FAIRNESS_TARGET },
     pgbench: parts.pgbench,
     comparison: compareThroughput(serviceResults, parts.pgbench),

@@ -11,7 +11,7 @@ import {
 import { type LoadResult, runLoad } from './load';
 import { cpuSeconds } from './cpu';
 import type { RssSampler } from './memory';
-import type { BenchOptions } from './options';
+import { type BenchOptions, TRACING_SETTINGS } from './options';
 import { freeConnections, type PgbenchResult, runPgbench } from './pgbench';
 import { PGBENCH_CUSTOMER_ID, type PgbenchWorkload, pgbenchMatchesSql, SPREAD_MATCH_COUNT } from './pgbench-script';
 import type { PlannedStep, Progress } from './progress';
@@ -27,6 +27,7 @@ export const STEP = {
   mixed: (connections: number) => `mixed @ ${connections}+${connections}`,
   sellOut: 'sell-out',
   stopService: 'stop the service',
+  tracing: (setting: string) => `${setting} @ spread`,
   pgbench: (workload: PgbenchWorkload, clients: number) => `pgbench ${workload} @ ${clients}`,
   report: 'report',
 } as const;
@@ -42,6 +43,8 @@ export function planSteps(options: BenchOptions, withPgbench: boolean): PlannedS
     timed(STEP.mixed(options.mixedConnections)),
     { label: STEP.sellOut, expectedSeconds: 6 },
     { label: STEP.stopService, expectedSeconds: 1 },
+    // Each starts a service of its own (a few seconds), warms it up, then measures one step.
+    ...TRACING_SETTINGS.map((setting) => ({ label: STEP.tracing(setting.label), expectedSeconds: 5 + options.warmupSeconds + options.stepSeconds })),
     ...(withPgbench
       ? (['hot', 'spread'] as const).flatMap((workload) => options.concurrencies.map((c) => timed(STEP.pgbench(workload, c))))
       : []),
@@ -184,20 +187,24 @@ async function measure(ctx: ServiceContext, label: string, run: () => Promise<Lo
   } finally {
     ctx.memory.setScenario(undefined);
   }
-  const cpuAfter = await cpuSeconds(ctx.servicePid);
-  const serviceSeconds = cpuBefore === null || cpuAfter === null ? null : round(cpuAfter - cpuBefore, 3);
-  const bookings = results.reduce((sum, result) => sum + (result.statusCounts['201'] ?? 0), 0);
-  const cpu: StepCpu = { serviceSeconds, msPerBooking: serviceSeconds === null || bookings === 0 ? null : round((serviceSeconds * 1000) / bookings, 3) };
+  const cpu = stepCpu(cpuBefore, await cpuSeconds(ctx.servicePid), results);
   for (const result of results) ctx.checks.record(checkNoServerErrors(label, result.statusCounts));
   ctx.checks.record(await checkDatabaseInvariants(ctx.db, label));
   return results.map((result) => ({ ...result, cpu }));
 }
 
-function loadBase(ctx: ServiceContext): { baseUrl: string; customerTokens: readonly string[]; timeoutSeconds: number } {
+/** The service's CPU over a step, from its CPU time before and after, and per booking of the step's results. */
+export function stepCpu(cpuBefore: number | null, cpuAfter: number | null, results: LoadResult[]): StepCpu {
+  const serviceSeconds = cpuBefore === null || cpuAfter === null ? null : round(cpuAfter - cpuBefore, 3);
+  const bookings = results.reduce((sum, result) => sum + (result.statusCounts['201'] ?? 0), 0);
+  return { serviceSeconds, msPerBooking: serviceSeconds === null || bookings === 0 ? null : round((serviceSeconds * 1000) / bookings, 3) };
+}
+
+export function loadBase(ctx: Pick<ServiceContext, 'baseUrl' | 'api' | 'options'>): { baseUrl: string; customerTokens: readonly string[]; timeoutSeconds: number } {
   return { baseUrl: ctx.baseUrl, customerTokens: ctx.api.customerTokens, timeoutSeconds: ctx.options.requestTimeoutSeconds };
 }
 
-function randomOf(ids: readonly string[]): () => string {
+export function randomOf(ids: readonly string[]): () => string {
   return () => ids[Math.floor(Math.random() * ids.length)]!;
 }
 

@@ -24,6 +24,8 @@ export interface ServiceSettings {
   jwtSecret: string;
   /** The service's stdout and stderr go here, straight from the child (not through the bench). */
   logFile: string;
+  /** More of its environment (the tracing cost steps' OTEL_* variables). */
+  extraEnv?: Record<string, string>;
 }
 
 export interface RunningService {
@@ -70,6 +72,7 @@ export async function startService(settings: ServiceSettings, parentEnv: NodeJS.
     PATH: parentEnv.PATH,
     ...fixed,
     ...passed,
+    ...settings.extraEnv,
     DATABASE_URL: settings.databaseUrl,
     ...(settings.directUrl === undefined ? {} : { DATABASE_DIRECT_URL: settings.directUrl }),
     AUTH_JWT_SECRET: settings.jwtSecret,
@@ -113,7 +116,7 @@ export async function startService(settings: ServiceSettings, parentEnv: NodeJS.
     throw error;
   }
   // A Redis URL may carry a password: the report only says that it was set.
-  const environment = { ...fixed, ...passed, ...(passed.REDIS_URL !== undefined ? { REDIS_URL: '(set)' } : {}) };
+  const environment = { ...fixed, ...passed, ...settings.extraEnv, ...(passed.REDIS_URL !== undefined ? { REDIS_URL: '(set)' } : {}) };
   return { pid: child.pid, baseUrl, environment, stop };
 }
 

@@ -33,6 +33,23 @@ export function formatReportTable(report: BenchReport, files: { reportFile: stri
     '',
   );
 
+  const tracingRows = report.tracing.map((step) => [
+    step.label,
+    String(step.connections),
+    step.bookingsPerSecond.toFixed(1),
+    step.relativeThroughput === null ? '-' : step.relativeThroughput.toFixed(2),
+    step.p50Ms.toFixed(2),
+    step.p99Ms.toFixed(2),
+    step.cpu.msPerBooking === null ? 'n/a' : step.cpu.msPerBooking.toFixed(3),
+    String(step.exports),
+    (step.exportedBytes / 1024).toFixed(0),
+  ]);
+  lines.push(
+    'Tracing cost (spread, a fresh service per row; spans over OTLP/HTTP protobuf to a local sink)',
+    ...table(['setting', 'conns', 'bookings/s', 'vs off', 'p50 ms', 'p99 ms', 'CPU ms/booking', 'exports', 'KiB sent'], tracingRows),
+    '',
+  );
+
   if (report.pgbench.available) {
     const comparisons = report.comparison;
     const pgbenchRows = (['hot', 'spread'] as const).flatMap((workload) =>

@@ -1,3 +1,5 @@
+// First of all: tracing must patch http, express, pg and ioredis before anything loads them.
+import { shutdownTracing } from './observability/tracing';
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
@@ -11,6 +13,9 @@ import { resolveDatabase, runPendingMigrations } from './database/database-setup
 import { GracefulShutdown } from './lifecycle/graceful-shutdown';
 import { BootstrapLogger } from './observability/bootstrap-logger';
 import { createRootLogger } from './observability/logging';
+
+/** Bounds the export of the last spans at shutdown: an unreachable collector must not delay the exit. */
+const TRACES_FLUSH_TIMEOUT_MS = 2_000;
 
 /** Until the configuration is known: JSON lines at the default level, written synchronously (see logging.ts). */
 let rootLogger: Logger = pino({ base: { service: 'match-booking' } }, pino.destination({ dest: 1, sync: true }));
@@ -51,7 +56,11 @@ async function bootstrap(): Promise<void> {
     await embedded?.stop();
     bootLog.info('Embedded PostgreSQL stopped');
   };
-  app.get(GracefulShutdown).handleSignals(app, embedded?.startedHere ? [stopEmbedded] : [], exitAfterFlush);
+  const flushTraces = async (): Promise<void> => {
+    if (!(await shutdownTracing(TRACES_FLUSH_TIMEOUT_MS))) bootLog.warn(`Buffered spans not exported within ${TRACES_FLUSH_TIMEOUT_MS} ms; dropped`);
+  };
+  // Spans last: those of the drain and of closing the pool are exported too.
+  app.get(GracefulShutdown).handleSignals(app, [...(embedded?.startedHere ? [stopEmbedded] : []), flushTraces], exitAfterFlush);
   await app.listen(config.http.port, config.http.host);
   bootLog.info(`Listening on http://${config.http.host}:${config.http.port} (API docs at /docs)`);
 }

@@ -50,6 +50,7 @@ export class BookingsService {
       maxWaitMs: config.database.lockTimeoutMs,
       waitTimeoutError: () => new LockTimeoutError('Gave up waiting for the match: earlier bookings of it took longer than the lock timeout'),
       runBatch: (requests) => reservations.reserve(requests),
+      spans: { name: 'booking', keyAttribute: 'booking.match_id', keysAttribute: 'booking.batch.matches' },
     });
   }
 

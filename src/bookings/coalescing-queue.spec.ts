@@ -30,6 +30,7 @@ describe('CoalescingQueue', () => {
       maxWaitMs: options.maxWaitMs ?? 60_000,
       waitTimeoutError: () => new WaitTimeout('waited too long'),
       runBatch,
+      spans: { name: 'test', keyAttribute: 'test.key', keysAttribute: 'test.batch.keys' },
     });
     return { q, submit: (key: string, n: number) => q.submit(key, { key, n }) };
   }

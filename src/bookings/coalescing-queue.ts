@@ -1,3 +1,6 @@
+import { type Context, context, type Span, trace } from '@opentelemetry/api';
+import { failSpan, tracer } from '../observability/spans';
+
 /** The outcome of one request of a batch: each request gets its own result or its own error. */
 export type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
 
@@ -19,6 +22,22 @@ export interface CoalescingQueueOptions<TRequest, TResult> {
    * same order). A rejection fails every request of the batch.
    */
   runBatch: (requests: TRequest[]) => Promise<Array<Settled<TResult>>>;
+  /** Names of the queue's spans and of their attributes (see QueueSpanNames). */
+  spans: QueueSpanNames;
+}
+
+/**
+ * With `name` "booking": each request gets a span `booking.queue_wait` (attribute `keyAttribute`:
+ * its key) from its arrival until its batch starts; each batch gets a span `booking.batch`
+ * (attributes booking.batch.size, `keysAttribute`: its distinct keys, booking.batch.rush,
+ * booking.batch.succeeded, booking.batch.failed) around runBatch, which runs in its context.
+ * A batch span is a child of its oldest request's span, so a request that runs alone has one
+ * trace from end to end; it links to every request's wait span, and each wait span links back.
+ */
+export interface QueueSpanNames {
+  name: string;
+  keyAttribute: string;
+  keysAttribute: string;
 }
 
 /** Requests of one key waiting together that make a rush, decided in a batch of their own. */
@@ -34,6 +53,9 @@ interface Waiting<TRequest, TResult> {
   key: string;
   request: TRequest;
   enqueuedAt: number;
+  /** The request's context (its trace) when it arrived, and its span of waiting in the queue. */
+  context: Context;
+  waitSpan: Span;
   resolve: (value: TResult) => void;
   reject: (error: unknown) => void;
 }
@@ -67,8 +89,11 @@ export class CoalescingQueue<TRequest, TResult> {
   }
 
   submit(key: string, request: TRequest): Promise<TResult> {
+    const { name, keyAttribute } = this.options.spans;
+    const arrivedIn = context.active();
+    const waitSpan = tracer.startSpan(`${name}.queue_wait`, { attributes: { [keyAttribute]: key } }, arrivedIn);
     return new Promise<TResult>((resolve, reject) => {
-      this.waiting.push({ key, request, enqueuedAt: performance.now(), resolve, reject });
+      this.waiting.push({ key, request, enqueuedAt: performance.now(), context: arrivedIn, waitSpan, resolve, reject });
       this.startBatches();
     });
   }
@@ -114,7 +139,10 @@ export class CoalescingQueue<TRequest, TResult> {
     const left: Array<Waiting<TRequest, TResult>> = [];
     for (const entry of this.waiting) {
       if (entry.enqueuedAt < oldestAllowed) {
-        entry.reject(this.options.waitTimeoutError());
+        const error = this.options.waitTimeoutError();
+        failSpan(entry.waitSpan, error);
+        entry.waitSpan.end();
+        entry.reject(error);
       } else if (this.busyKeys.has(entry.key)) {
         left.push(entry);
       } else {
@@ -143,8 +171,11 @@ export class CoalescingQueue<TRequest, TResult> {
     // Two batches started in the same microsecond must still count twice.
     while (this.ordinaryRunning.has(startedAt)) startedAt += 0.001;
     if (!rush) this.ordinaryRunning.add(startedAt);
+    const batchSpan = this.startBatchSpan(batch, rush);
     try {
-      const outcomes = await this.options.runBatch(batch.map((entry) => entry.request));
+      const outcomes = await context.with(trace.setSpan(batch[0]!.context, batchSpan), () => this.options.runBatch(batch.map((entry) => entry.request)));
+      const succeeded = outcomes.filter((outcome) => outcome.ok).length;
+      batchSpan.setAttributes({ [`${this.options.spans.name}.batch.succeeded`]: succeeded, [`${this.options.spans.name}.batch.failed`]: batch.length - succeeded });
       batch.forEach((entry, index) => {
         const outcome = outcomes[index];
         if (!outcome) entry.reject(new Error(`The batch settled ${outcomes.length} of ${batch.length} requests`));
@@ -152,11 +183,31 @@ export class CoalescingQueue<TRequest, TResult> {
         else entry.reject(outcome.error);
       });
     } catch (error) {
+      failSpan(batchSpan, error);
       for (const entry of batch) entry.reject(error);
     } finally {
+      batchSpan.end();
       for (const entry of batch) this.busyKeys.delete(entry.key);
       if (!rush) this.ordinaryRunning.delete(startedAt);
       this.startBatches();
     }
+  }
+
+  /** Starts the batch's span, in its oldest request's trace, and ends the requests' wait spans, linked to it both ways. */
+  private startBatchSpan(batch: Array<Waiting<TRequest, TResult>>, rush: boolean): Span {
+    const { name, keysAttribute } = this.options.spans;
+    const span = tracer.startSpan(
+      `${name}.batch`,
+      {
+        attributes: { [`${name}.batch.size`]: batch.length, [keysAttribute]: new Set(batch.map((entry) => entry.key)).size, [`${name}.batch.rush`]: rush },
+        links: batch.map((entry) => ({ context: entry.waitSpan.spanContext() })),
+      },
+      batch[0]!.context,
+    );
+    for (const entry of batch) {
+      entry.waitSpan.addLink({ context: span.spanContext() });
+      entry.waitSpan.end();
+    }
+    return span;
   }
 }

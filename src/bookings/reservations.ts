@@ -1,4 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { trace } from '@opentelemetry/api';
 import { randomUUID } from 'node:crypto';
 import type { QueryRunner } from 'typeorm';
 import { CommitOutcomes } from '../database/commit-outcome';
@@ -86,7 +87,10 @@ export class Reservations {
       const again = await this.settle(requests, first.refusedWhileHeld, (indexes) => this.passAfterReleasingExpiredHolds(requests, bookingIds, indexes));
       for (const [index, outcome] of again.outcomes) outcomes.set(index, outcome);
     }
-    return all.map((index) => outcomes.get(index)!);
+    const settled = all.map((index) => outcomes.get(index)!);
+    // On the batch's span (runBatch runs in it): the webhook deliveries of these bookings carry the same ids (webhook.resource_id).
+    trace.getActiveSpan()?.setAttribute('booking.ids', settled.flatMap((outcome) => (outcome.ok ? [outcome.value.id] : [])));
+    return settled;
   }
 
   /**

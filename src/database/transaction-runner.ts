@@ -4,6 +4,7 @@ import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { destroyConnection } from './connection-release';
 import { CommitOutcomeUnknownError, ConcurrencyConflictError } from '../errors/domain-errors';
 import { Metrics } from '../observability/metrics';
+import { inSpan } from '../observability/spans';
 import { isConnectionFailure, isOutcomeAmbiguous, PG_ERROR, sqlState, translateDatabaseError } from './database-errors';
 import { describeError } from '../errors/describe-error';
 
@@ -58,7 +59,7 @@ export class TransactionRunner {
   async run<T>(name: string, work: (queryRunner: QueryRunner) => Promise<T>, options: RunOptions = {}): Promise<T> {
     for (let attempt = 1; ; attempt += 1) {
       try {
-        return await this.runOnce(name, work, options.hooks);
+        return await inSpan('db.transaction', { 'db.transaction.name': name, 'db.transaction.attempt': attempt }, () => this.runOnce(name, work, options.hooks));
       } catch (error) {
         if (!(error instanceof ConcurrencyConflictError) || attempt > this.conflictRetries) throw error;
         this.metrics.transactionRetries.inc({ transaction: name, reason: sqlState(error.cause) === PG_ERROR.deadlockDetected ? 'deadlock' : 'serialization' });
@@ -78,7 +79,8 @@ export class TransactionRunner {
     let startedAt = 0;
     let result: 'committed' | 'rolled_back' = 'rolled_back';
     try {
-      await queryRunner.connect();
+      // Nearly all waiting for a free pooled connection (or for a new one to open).
+      await inSpan('db.pool.acquire', {}, () => queryRunner.connect());
       try {
         await queryRunner.startTransaction();
       } catch (error) {

@@ -15,7 +15,9 @@ import { ShutdownState } from './shutdown-state';
  *  3. it stops accepting connections, closes idle keep-alive connections, answers requests on
  *     busy ones with "Connection: close", and waits for in-flight requests, all within
  *     SHUTDOWN_GRACE_PERIOD_MS of the signal;
- *  4. it closes the application: the database pool drains, then Redis closes; exit 0.
+ *  4. it closes the application: the database pool drains, then Redis closes;
+ *  5. the steps main.ts adds run in order: the embedded PostgreSQL stops (when this process
+ *     started it), then the buffered spans are exported (tracing.ts; at most 2 s); exit 0.
  * If the grace period runs out, the connections of transactions still open are closed (the
  * server rolls them back), the stuck HTTP connections are dropped, and the exit code is 1.
  * Further signals during the drain are logged and ignored.

@@ -1,3 +1,4 @@
+import { trace } from '@opentelemetry/api';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import pino, { type DestinationStream, type Level, type Logger } from 'pino';
@@ -30,6 +31,7 @@ export function createRootLogger(config: Pick<AppConfig, 'logLevel' | 'env'>, de
   const options: pino.LoggerOptions = {
     level: PINO_LEVELS[config.logLevel],
     base: { service: 'match-booking' },
+    mixin: traceFields,
     // A safety net: request logs carry no headers at all (see the serializer below).
     redact: {
       paths: ['req.headers.authorization', 'req.headers.cookie', '*.password', '*.secret', '*.token', '*.authorization'],
@@ -44,6 +46,18 @@ export function createRootLogger(config: Pick<AppConfig, 'logLevel' | 'env'>, de
   // Synchronous writes: in order, and none left in a buffer when the process exits. With the
   // default asynchronous stream, a failed start under load lost or reordered its last lines.
   return pino(options, pino.destination({ dest: 1, sync: true }));
+}
+
+/**
+ * The trace and span of the line, when one is active (tracing.ts), so that a request's lines and
+ * its trace find each other; with tracing off there is never an active span. trace_flags 01: the
+ * trace is sampled (exported), 00: it is not.
+ */
+function traceFields(): { trace_id?: string; span_id?: string; trace_flags?: string } {
+  const span = trace.getActiveSpan();
+  if (!span) return {};
+  const { traceId, spanId, traceFlags } = span.spanContext();
+  return { trace_id: traceId, span_id: spanId, trace_flags: traceFlags.toString(16).padStart(2, '0') };
 }
 
 /**

@@ -1,7 +1,9 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { context, propagation, type Span, SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { Metrics } from '../observability/metrics';
 import { RepeatedFailureLog } from '../observability/repeated-failure-log';
+import { tracer } from '../observability/spans';
 import { resolveWebhookAddress } from './outbound-address';
 import { sendWebhook, type WebhookResponse } from './webhook-sender';
 import { webhookHeaders } from './webhook-signature';
@@ -26,6 +28,12 @@ const RETRY_JITTER = 0.2;
  * WEBHOOK_RETRY_SCHEDULE (with jitter), and after the last the delivery has failed. If the
  * instance dies mid-attempt, the lease runs out and another instance sends it again, with the
  * same webhook-id.
+ *
+ * With tracing on, each attempt is a span `webhook.deliver` that starts a trace of its own (the
+ * event was written by a transaction long finished, maybe on another instance), and the request
+ * carries its traceparent, so the receiver's trace continues it. Its attributes name the
+ * delivery, the event and the booking or hold (webhook.resource_id; a booking's id is among
+ * booking.ids on the batch span that decided it), which leads back to the trace that made the event.
  */
 @Injectable()
 export class WebhookRelay implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -99,13 +107,34 @@ export class WebhookRelay implements OnApplicationBootstrap, OnApplicationShutdo
     await Promise.all(this.attempts);
   }
 
-  private async attempt(delivery: ClaimedDelivery): Promise<void> {
+  private attempt(delivery: ClaimedDelivery): Promise<void> {
+    const resourceId = delivery.event.data.id;
+    const attributes = {
+      'webhook.delivery_id': delivery.id,
+      'webhook.attempt': delivery.attempt,
+      'webhook.endpoint_id': delivery.endpointId,
+      'webhook.event_id': delivery.event.id,
+      'webhook.event_type': delivery.event.type,
+      ...(typeof resourceId === 'string' ? { 'webhook.resource_id': resourceId } : {}),
+    };
+    return tracer.startActiveSpan('webhook.deliver', { kind: SpanKind.PRODUCER, root: true, attributes }, async (span) => {
+      try {
+        await this.attemptInSpan(delivery, span);
+      } finally {
+        span.end();
+      }
+    });
+  }
+
+  private async attemptInSpan(delivery: ClaimedDelivery, span: Span): Promise<void> {
     this.inFlightByEndpoint.set(delivery.endpointId, (this.inFlightByEndpoint.get(delivery.endpointId) ?? 0) + 1);
     const stopTimer = this.metrics.webhookAttemptDuration.startTimer();
     try {
       const response = await this.send(delivery);
       stopTimer();
       const retryInMs = response.ok ? null : this.retryDelayMs(delivery.attempt);
+      if (response.status !== undefined) span.setAttribute('http.response.status_code', response.status);
+      if (!response.ok) span.setStatus({ code: SpanStatusCode.ERROR, message: response.error });
       const recorded = await this.webhooks.recordAttempt(delivery, {
         delivered: response.ok,
         status: response.status ?? null,
@@ -114,6 +143,7 @@ export class WebhookRelay implements OnApplicationBootstrap, OnApplicationShutdo
       });
       if (!recorded) return; // claimed again elsewhere after this lease ran out, or redelivered meanwhile
       const outcome = response.ok ? 'delivered' : retryInMs === null ? 'failed' : 'retried';
+      span.setAttribute('webhook.outcome', outcome);
       this.metrics.webhookDeliveries.inc({ outcome });
       if (response.ok) this.metrics.webhookDeliveryLag.observe((Date.now() - delivery.eventCreatedAt.getTime()) / 1000);
       if (outcome === 'failed') {
@@ -138,6 +168,8 @@ export class WebhookRelay implements OnApplicationBootstrap, OnApplicationShutdo
       // Resolved at each attempt and pinned for it: a name that now points inside the network is refused.
       const address = await withDeadline(resolveWebhookAddress(url, this.config.allowPrivateNetworks), deadline, `no address for ${url.hostname}`);
       const headers = webhookHeaders(delivery.secrets, delivery.event.id, Math.floor(Date.now() / 1000), body);
+      // traceparent of the attempt's span (nothing when tracing is off).
+      propagation.inject(context.active(), headers);
       const timeoutMs = Math.max(1, deadline - Date.now());
       return await sendWebhook({ url, address, headers, body, timeoutMs, maxResponseBytes: MAX_RESPONSE_BYTES });
     } catch (error) {

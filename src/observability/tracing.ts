@@ -1,0 +1,120 @@
+/**
+ * OpenTelemetry tracing, configured only by the standard OTEL_* environment variables. main.ts
+ * imports this file before anything else: the http, express, pg and ioredis instrumentations
+ * patch those modules when they are first loaded, so the SDK must be running by then.
+ *
+ * Tracing is on when OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set
+ * (and neither OTEL_SDK_DISABLED=true nor OTEL_TRACES_EXPORTER=none says otherwise). Otherwise
+ * the SDK is not even loaded: the service's spans go to @opentelemetry/api's no-op tracer.
+ * The SDK reads the rest itself: OTEL_SERVICE_NAME, OTEL_EXPORTER_OTLP_PROTOCOL (http/protobuf by
+ * default, or http/json), OTEL_TRACES_SAMPLER(_ARG), OTEL_BSP_*, OTEL_PROPAGATORS, ...
+ * Only traces are exported; the service's metrics are Prometheus's (metrics.ts).
+ */
+import { diag, type DiagLogger, DiagLogLevel } from '@opentelemetry/api';
+import type * as ExpressModule from '@opentelemetry/instrumentation-express';
+import type * as HttpModule from '@opentelemetry/instrumentation-http';
+import type * as IORedisModule from '@opentelemetry/instrumentation-ioredis';
+import type * as PgModule from '@opentelemetry/instrumentation-pg';
+import type * as SdkNode from '@opentelemetry/sdk-node';
+import pino from 'pino';
+import { describeError } from '../errors/describe-error';
+
+/** Paths never worth a trace: polled by machines every few seconds. */
+const UNTRACED_PATHS = ['/health/', '/metrics'];
+
+type Environment = Record<string, string | undefined>;
+
+interface RunningTracing {
+  sdk: SdkNode.NodeSDK;
+  endpoint: string;
+}
+
+let running: RunningTracing | undefined;
+
+/** Whether the environment asks for tracing: an OTLP endpoint is set and the SDK is not switched off. */
+export function tracingConfigured(env: Environment): boolean {
+  const set = (name: string): boolean => (env[name] ?? '').trim() !== '';
+  const endpoint = set('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT') || set('OTEL_EXPORTER_OTLP_ENDPOINT');
+  const disabled = env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true' || env.OTEL_TRACES_EXPORTER?.trim().toLowerCase() === 'none';
+  return endpoint && !disabled;
+}
+
+/**
+ * Starts the SDK when tracing is configured; does nothing otherwise. Synchronous, and loads the
+ * SDK only then, so that an unconfigured service never pays for it.
+ */
+function startTracing(env: Environment): void {
+  if (running || !tracingConfigured(env)) return;
+  const log = pino({ base: { service: 'match-booking', context: 'Tracing' } }, pino.destination({ dest: 1, sync: true }));
+  // The SDK reports export failures and bad settings through diag; without a logger they vanish.
+  diag.setLogger(diagToPino(log), { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true });
+
+  /* eslint-disable @typescript-eslint/no-require-imports -- loaded only when configured, and before the instrumented modules */
+  const { NodeSDK } = require('@opentelemetry/sdk-node') as typeof SdkNode;
+  const { HttpInstrumentation } = require('@opentelemetry/instrumentation-http') as typeof HttpModule;
+  const { ExpressInstrumentation, ExpressLayerType } = require('@opentelemetry/instrumentation-express') as typeof ExpressModule;
+  const { PgInstrumentation } = require('@opentelemetry/instrumentation-pg') as typeof PgModule;
+  const { IORedisInstrumentation } = require('@opentelemetry/instrumentation-ioredis') as typeof IORedisModule;
+  /* eslint-enable @typescript-eslint/no-require-imports */
+
+  const sdk = new NodeSDK({
+    // A name of our own only when the environment gives none (serviceName overrides the environment's).
+    ...(serviceNamed(env) ? {} : { serviceName: 'match-booking' }),
+    // Traces only: no OTLP metrics or logs, which the SDK would otherwise export by default.
+    metricReaders: [],
+    logRecordProcessors: [],
+    instrumentations: [
+      new HttpInstrumentation({
+        ignoreIncomingRequestHook: (request) => UNTRACED_PATHS.some((path) => request.url?.startsWith(path) ?? false),
+      }),
+      // Route handlers only (they name http.route): a span per middleware is noise, and costs.
+      new ExpressInstrumentation({ ignoreLayersType: [ExpressLayerType.MIDDLEWARE] }),
+      // enhancedDatabaseReporting stays off: statement parameters are customer data.
+      new PgInstrumentation({ requireParentSpan: true }),
+      // The command's name only: its keys name customers and client addresses (rate-limit counters).
+      new IORedisInstrumentation({ requireParentSpan: true, dbStatementSerializer: (command) => command }),
+    ],
+  });
+  sdk.start();
+  const endpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?.trim() || `${env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim()} (/v1/traces)`;
+  running = { sdk, endpoint };
+  log.info(`Tracing on: spans go to ${endpoint} over ${env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL?.trim() || env.OTEL_EXPORTER_OTLP_PROTOCOL?.trim() || 'http/protobuf'}`);
+}
+
+/**
+ * Exports the spans still buffered and stops the SDK; a step of the graceful shutdown. Bounded:
+ * an unreachable collector must not hold the exit up (the spans are then lost). Resolves to
+ * false when it timed out; a no-op when tracing is off.
+ */
+export async function shutdownTracing(timeoutMs: number): Promise<boolean> {
+  const current = running;
+  if (!current) return true;
+  running = undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), timeoutMs);
+  });
+  try {
+    return await Promise.race([current.sdk.shutdown().then(() => true as const), timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function serviceNamed(env: Environment): boolean {
+  const attributes = (env.OTEL_RESOURCE_ATTRIBUTES ?? '').split(',').map((pair) => pair.split('=')[0]?.trim());
+  return (env.OTEL_SERVICE_NAME ?? '').trim() !== '' || attributes.includes('service.name');
+}
+
+function diagToPino(log: pino.Logger): DiagLogger {
+  const write =
+    (level: 'error' | 'warn' | 'info' | 'debug' | 'trace') =>
+    (message: string, ...args: unknown[]): void => {
+      // pino serialises the details safely (circular objects included).
+      if (args.length === 0) log[level](message);
+      else log[level]({ detail: args.map((arg) => (arg instanceof Error ? describeError(arg) : arg)) }, message);
+    };
+  return { error: write('error'), warn: write('warn'), info: write('info'), debug: write('debug'), verbose: write('trace') };
+}
+
+startTracing(process.env);
