@@ -7,6 +7,17 @@ import { IdentityProviderUnavailableError, InvalidTokenError, refusedToken } fro
 import { type Caller, callerFromClaims, type ClaimNames } from './caller';
 import { IdentityProvider } from './identity-provider';
 
+/** Most verified tokens remembered; past it, the oldest are forgotten (and verified again when they come back). */
+const MAX_VERIFIED_TOKENS = 10_000;
+
+/** A token that verified, with the caller it names, until it expires. */
+interface VerifiedToken {
+  caller: Caller;
+  expiresAtMs: number;
+  /** The identity provider's key set version it verified with; null for an HS256 token. */
+  keysVersion: number | null;
+}
+
 /** Injection token of the configured IdentityProvider, or null without AUTH_ISSUER. */
 export const IDENTITY_PROVIDER = Symbol('IDENTITY_PROVIDER');
 
@@ -23,6 +34,10 @@ export function readBearerToken(header: string | undefined): string | undefined 
  * refused before any key is looked at, so no key can be used with an algorithm not meant for it.
  *
  * A request's token is verified once: the rate limiter and AuthGuard both ask, and share the answer.
+ * A token that verified is remembered until its `exp` (a client sends the same token with every
+ * request until it expires): the same string carries the same signature, so checking it again
+ * would decide the same, unless the provider's key set changed since, which forgets it. Tokens
+ * without `exp` are verified every time.
  */
 @Injectable()
 export class Authenticator implements OnApplicationBootstrap {
@@ -30,6 +45,7 @@ export class Authenticator implements OnApplicationBootstrap {
   private readonly claimNames: ClaimNames;
   private readonly clockToleranceS: number;
   private readonly callers = new WeakMap<IncomingMessage, Promise<Caller>>();
+  private readonly verifiedTokens = new Map<string, VerifiedToken>();
 
   constructor(
     @Inject(APP_CONFIG) config: Pick<AppConfig, 'auth'>,
@@ -69,15 +85,37 @@ export class Authenticator implements OnApplicationBootstrap {
 
   private async verify(token: string | undefined): Promise<Caller> {
     if (token === undefined) throw new InvalidTokenError('Send an "Authorization: Bearer <token>" header');
-    return callerFromClaims(await this.verifiedClaims(token), this.claimNames);
+    const remembered = this.rememberedCaller(token);
+    if (remembered !== undefined) return remembered;
+    const { claims, keysVersion } = await this.verifiedClaims(token);
+    const caller = callerFromClaims(claims, this.claimNames);
+    if (typeof claims.exp === 'number') this.remember(token, { caller, expiresAtMs: claims.exp * 1000, keysVersion });
+    return caller;
   }
 
-  private async verifiedClaims(token: string): Promise<JWTPayload> {
+  private rememberedCaller(token: string): Caller | undefined {
+    const entry = this.verifiedTokens.get(token);
+    if (entry === undefined) return undefined;
+    if (Date.now() < entry.expiresAtMs && (entry.keysVersion === null || entry.keysVersion === this.identityProvider?.keysVersion)) return entry.caller;
+    this.verifiedTokens.delete(token);
+    return undefined;
+  }
+
+  private remember(token: string, entry: VerifiedToken): void {
+    if (this.verifiedTokens.size >= MAX_VERIFIED_TOKENS) {
+      // A Map iterates in insertion order: the first key is the oldest.
+      const oldest = this.verifiedTokens.keys().next();
+      if (oldest.done !== true) this.verifiedTokens.delete(oldest.value);
+    }
+    this.verifiedTokens.set(token, entry);
+  }
+
+  private async verifiedClaims(token: string): Promise<{ claims: JWTPayload; keysVersion: number | null }> {
     const algorithm = algorithmOf(token);
     try {
       if (algorithm === 'HS256' && this.secret !== undefined) {
         const { payload } = await jwtVerify(token, this.secret, { algorithms: ['HS256'], clockTolerance: this.clockToleranceS });
-        return payload;
+        return { claims: payload, keysVersion: null };
       }
       if (this.identityProvider?.signsWith(algorithm)) return await this.identityProvider.verify(token);
     } catch (error) {

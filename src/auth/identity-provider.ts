@@ -39,6 +39,11 @@ export class IdentityProvider {
   private readonly logger = new Logger('IdentityProvider');
   private resolver: KeyResolver | undefined;
   private keyCount = 0;
+  /** The fetched key set as JSON, to tell a changed set from the same one fetched again. */
+  private keySetJson = '';
+  /** Counts the changes of the key set: a token verified with an older set must be verified again. */
+  private keySetVersion = 0;
+  private readonly resolverVersions = new WeakMap<KeyResolver, number>();
   private fetchedAt = 0;
   private lastAttemptAt = Number.NEGATIVE_INFINITY;
   /** Why the latest fetch failed; undefined after a successful one. */
@@ -51,20 +56,34 @@ export class IdentityProvider {
     this.jwksUrl = config.jwksUrl === undefined ? undefined : new URL(config.jwksUrl);
   }
 
+  /** Changes whenever a fetch brings a different key set (a key published or removed). */
+  get keysVersion(): number {
+    return this.keySetVersion;
+  }
+
   /** Whether tokens signed with this algorithm are the provider's to verify (AUTH_ALGORITHMS). */
   signsWith(algorithm: string): boolean {
     return this.config.algorithms.includes(algorithm);
   }
 
-  /** The token's claims once its signature, issuer, audience, expiry and not-before check out; throws jose's errors otherwise. */
-  async verify(token: string): Promise<JWTPayload> {
-    const { payload } = await jwtVerify(token, this.keyFor, {
+  /**
+   * The token's claims once its signature, issuer, audience, expiry and not-before check out,
+   * with the version of the key set that verified it; throws jose's errors otherwise.
+   */
+  async verify(token: string): Promise<{ claims: JWTPayload; keysVersion: number }> {
+    let keysVersion = this.keySetVersion;
+    const key = async (header: JWSHeaderParameters, input: FlattenedJWSInput): Promise<CryptoKey> => {
+      const found = await this.keyFor(header, input);
+      keysVersion = found.keysVersion;
+      return found.key;
+    };
+    const { payload } = await jwtVerify(token, key, {
       algorithms: this.config.algorithms,
       issuer: this.config.issuer,
       audience: this.config.audiences,
       clockTolerance: this.clockToleranceS,
     });
-    return payload;
+    return { claims: payload, keysVersion };
   }
 
   keysState(): ProviderKeysState {
@@ -84,18 +103,23 @@ export class IdentityProvider {
     this.refresh().catch(() => undefined);
   }
 
-  /** jwtVerify's key argument: the cached key the token's header names, fetching the keys again for an unknown one. */
-  private readonly keyFor = async (header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey> => {
+  /** The cached key the token's header names, fetching the keys again for an unknown one; with the version of the key set it came from. */
+  private async keyFor(header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<{ key: CryptoKey; keysVersion: number }> {
     const resolver = this.resolver ?? (await this.firstKeys());
     this.refreshWhenDue();
     try {
-      return await resolver(header, token);
+      return { key: await resolver(header, token), keysVersion: this.versionOf(resolver) };
     } catch (error) {
       if (!(error instanceof errors.JWKSNoMatchingKey)) throw error;
       // An unknown key id: the provider may have published a new key since the last fetch.
-      return (await this.keysAfterUnknownKey(error))(header, token);
+      const fresh = await this.keysAfterUnknownKey(error);
+      return { key: await fresh(header, token), keysVersion: this.versionOf(fresh) };
     }
-  };
+  }
+
+  private versionOf(resolver: KeyResolver): number {
+    return this.resolverVersions.get(resolver) ?? 0;
+  }
 
   private async firstKeys(): Promise<KeyResolver> {
     if (this.inFlight === undefined && this.coolingDown()) {
@@ -133,6 +157,12 @@ export class IdentityProvider {
       const jwks = await this.fetchJson(this.jwksUrl);
       const resolver = createLocalJWKSet(jwks as JSONWebKeySet);
       this.resolver = resolver;
+      const keySetJson = JSON.stringify((jwks as JSONWebKeySet).keys);
+      if (keySetJson !== this.keySetJson) {
+        this.keySetJson = keySetJson;
+        this.keySetVersion += 1;
+      }
+      this.resolverVersions.set(resolver, this.keySetVersion);
       this.keyCount = (jwks as JSONWebKeySet).keys.length;
       this.fetchedAt = Date.now();
       if (this.lastError !== undefined) this.logger.log(`Fetched the identity provider's keys again (${this.keyCount} keys)`);

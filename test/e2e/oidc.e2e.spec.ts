@@ -203,6 +203,33 @@ describe('Identity provider tokens', () => {
       expectRefused(await listBookings(t, oldToken), "no key of the identity provider matches the token's key id");
       expect(provider.jwksRequests).toBe(fetchesBefore + 2);
     });
+
+    it('should verify a token again only after its expiry or a change of the key set', async () => {
+      const verify = jest.spyOn(t.app.get<IdentityProvider>(IDENTITY_PROVIDER), 'verify');
+      try {
+        await provider.addKey('2027-key', 'RS256');
+        const token = await provider.sign('2027-key', { sub: 'repeat' });
+        await listBookings(t, token).expect(200);
+        await listBookings(t, token).expect(200);
+        expect(verify).toHaveBeenCalledTimes(1);
+
+        await provider.addKey('2028-key', 'RS256');
+        await listBookings(t, await provider.sign('2028-key', { sub: 'repeat' })).expect(200);
+        await listBookings(t, token).expect(200);
+        expect(verify).toHaveBeenCalledTimes(3);
+
+        // Past its exp, the token is verified again (and jose decides, with AUTH_CLOCK_TOLERANCE_S).
+        const shortLived = await provider.sign('2027-key', { sub: 'repeat', exp: nowSeconds() + 1 });
+        await listBookings(t, shortLived).expect(200);
+        await listBookings(t, shortLived).expect(200);
+        expect(verify).toHaveBeenCalledTimes(4);
+        await new Promise((resolve) => setTimeout(resolve, 2_100));
+        await listBookings(t, shortLived).expect(200);
+        expect(verify).toHaveBeenCalledTimes(5);
+      } finally {
+        verify.mockRestore();
+      }
+    });
   });
 
   describe('when the provider goes down', () => {
