@@ -6,6 +6,8 @@ export interface BenchOptions {
   keep: boolean;
   /** The service connects through a PgBouncer in transaction mode (DATABASE_POOLER=transaction); pgbench stays direct. */
   pgbouncer: boolean;
+  /** The service writes a V8 CPU profile of its run into the results folder. */
+  profile: boolean;
   /** Length of every timed step, for the service (autocannon) and for pgbench (-T). */
   stepSeconds: number;
   warmupSeconds: number;
@@ -39,11 +41,13 @@ export const TRACING_SETTINGS: ReadonlyArray<{ label: string; sampling: number |
   { label: 'tracing on, 1 % sampled', sampling: 0.01 },
 ];
 
-const USAGE = `Usage: tsx bench/run.ts [--quick] [--keep] [--pgbouncer]
+const USAGE = `Usage: tsx bench/run.ts [--quick] [--keep] [--pgbouncer] [--profile]
   --quick      short steps (about a minute in all); the sell-out still sends 10,000 requests
   --keep       keep the match_booking_bench database afterwards
   --pgbouncer  the service connects through PgBouncer in transaction mode (needs pgbouncer on the PATH);
                pgbench stays direct, so the ratios compare the service through PgBouncer with pgbench direct
+  --profile    write a V8 CPU profile of the service's whole run to the results folder (service.cpuprofile:
+               open it in Chrome DevTools or speedscope, or fold it into a flame graph)
 `;
 
 export class UsageError extends Error {
@@ -51,11 +55,17 @@ export class UsageError extends Error {
 }
 
 export function parseOptions(argv: string[]): BenchOptions {
-  let values: { quick?: boolean; keep?: boolean; pgbouncer?: boolean; help?: boolean };
+  let values: { quick?: boolean; keep?: boolean; pgbouncer?: boolean; profile?: boolean; help?: boolean };
   try {
     ({ values } = parseArgs({
       args: argv,
-      options: { quick: { type: 'boolean' }, keep: { type: 'boolean' }, pgbouncer: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        quick: { type: 'boolean' },
+        keep: { type: 'boolean' },
+        pgbouncer: { type: 'boolean' },
+        profile: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
       strict: true,
     }));
   } catch (error) {
@@ -67,6 +77,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     quick,
     keep: values.keep === true,
     pgbouncer: values.pgbouncer === true,
+    profile: values.profile === true,
     stepSeconds: quick ? 2 : 10,
     warmupSeconds: quick ? 2 : 5,
     warmupConnections: 16,

@@ -32,7 +32,7 @@ export interface BenchReport {
   passed: boolean;
   machine: MachineDescription;
   git: GitDescription;
-  options: Omit<BenchOptions, 'quick' | 'keep' | 'pgbouncer'> & {
+  options: Omit<BenchOptions, 'quick' | 'keep' | 'pgbouncer' | 'profile'> & {
     mode: 'quick' | 'full';
     database: { source: 'DATABASE_URL' | 'embedded'; address: string; name: string };
     service: { poolMax: number; logLevel: string; redis: boolean; pgbouncer: boolean; environment: Record<string, string> };

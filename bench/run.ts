@@ -4,7 +4,7 @@
  * with pgbench, checks correctness after every step, and writes bench/results/<time>/report.json
  * and chart.svg (copied to bench/results/latest/). Exits 1 when a check failed, 2 on a usage error.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { loadConfig } from '../src/config/app-config';
 import { BookingApi, randomJwtSecret } from './api';
@@ -97,7 +97,8 @@ async function main(): Promise<number> {
       serviceDatabase = { databaseUrl: pgbouncer.route(databaseUrl), directUrl: databaseUrl };
     }
     const serviceSettings = { ...serviceDatabase, jwtSecret: secret, logFile: serviceLog };
-    const service = await startService(serviceSettings, process.env);
+    const profileDirectory = path.join(resultsDirectory, 'cpu-profile');
+    const service = await startService({ ...serviceSettings, ...(options.profile ? { cpuProfileDirectory: profileDirectory } : {}) }, process.env);
     cleanup.add('stop the service', async () => {
       await service.stop();
     });
@@ -113,6 +114,7 @@ async function main(): Promise<number> {
     const memoryReport = memory.stop();
     const exit = await service.stop();
     if (exit.killed || exit.code !== 0) log(`bench: the service exited with code ${exit.code} (signal ${exit.signal}${exit.killed ? ', killed after the stop timeout' : ''}); see ${serviceLog}`);
+    if (options.profile) log(`bench: ${await keepCpuProfile(profileDirectory, path.join(resultsDirectory, 'service.cpuprofile'))}`);
     const tracing = await runTracingCost({
       options,
       api,
@@ -161,6 +163,15 @@ async function main(): Promise<number> {
     await cleanup.runAll((message) => process.stderr.write(`${message}\n`));
     throw error;
   }
+}
+
+/** Node names the profile after the time and pid; the bench gives it a name to find. Returns what happened, for the log. */
+async function keepCpuProfile(directory: string, destination: string): Promise<string> {
+  const written = (await readdir(directory).catch(() => [])).filter((name) => name.endsWith('.cpuprofile'));
+  if (written.length === 0) return `no CPU profile was written to ${directory} (the service did not exit normally?)`;
+  await rename(path.join(directory, written[0]!), destination);
+  await rm(directory, { recursive: true, force: true });
+  return `CPU profile of the service: ${path.relative(process.cwd(), destination)}`;
 }
 
 function buildReport(parts: {

@@ -12,7 +12,8 @@ const READY_TIMEOUT_MS = 120_000;
 const READY_POLL_MS = 200;
 /** Longer than the service's SHUTDOWN_GRACE_PERIOD_MS default (25 s), so it can finish by itself. */
 const STOP_TIMEOUT_MS = 30_000;
-export const SERVICE_LOG_LEVEL = 'warn';
+/** The service's default: one access-log line per request, as in production. */
+export const SERVICE_LOG_LEVEL = 'log';
 
 /** Variables of the bench's own environment that reach the service unchanged when they are set. */
 const PASSED_THROUGH = (name: string): boolean => name === 'REDIS_URL' || name === 'DATABASE_POOL_MAX' || name.startsWith('BOOKING_');
@@ -26,6 +27,8 @@ export interface ServiceSettings {
   logFile: string;
   /** More of its environment (the tracing cost steps' OTEL_* variables). */
   extraEnv?: Record<string, string>;
+  /** Write a V8 CPU profile (.cpuprofile) of the whole run into this folder when the service exits. */
+  cpuProfileDirectory?: string;
 }
 
 export interface RunningService {
@@ -81,7 +84,8 @@ export async function startService(settings: ServiceSettings, parentEnv: NodeJS.
   const logFd = openSync(settings.logFile, 'a');
   let child: ChildProcess;
   try {
-    child = spawn(process.execPath, [SERVICE_ENTRY], { env, stdio: ['ignore', logFd, logFd], cwd: REPOSITORY_ROOT });
+    const profiling = settings.cpuProfileDirectory === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${settings.cpuProfileDirectory}`];
+    child = spawn(process.execPath, [...profiling, SERVICE_ENTRY], { env, stdio: ['ignore', logFd, logFd], cwd: REPOSITORY_ROOT });
   } finally {
     // The child has its own copy of the descriptor.
     closeSync(logFd);
