@@ -76,6 +76,8 @@ interface Waiting<TRequest, TResult> {
  */
 export class CoalescingQueue<TRequest, TResult> {
   private waiting: Array<Waiting<TRequest, TResult>> = [];
+  /** How many of `waiting` each key has. */
+  private waitingPerKey = new Map<string, number>();
   private readonly busyKeys = new Set<string>();
   /** Start times of the running batches that are not a rush (those count against maxConcurrentBatches). */
   private readonly ordinaryRunning = new Set<number>();
@@ -94,8 +96,21 @@ export class CoalescingQueue<TRequest, TResult> {
     const waitSpan = tracer.startSpan(`${name}.queue_wait`, { attributes: { [keyAttribute]: key } }, arrivedIn);
     return new Promise<TResult>((resolve, reject) => {
       this.waiting.push({ key, request, enqueuedAt: performance.now(), context: arrivedIn, waitSpan, resolve, reject });
-      this.startBatches();
+      const waitingOfKey = (this.waitingPerKey.get(key) ?? 0) + 1;
+      this.waitingPerKey.set(key, waitingOfKey);
+      if (this.mayStartBatchFor(key, waitingOfKey)) this.startBatches();
+      else this.checkForStallLater();
     });
+  }
+
+  /**
+   * Whether a request's arrival can start a batch: when an ordinary batch may start, or when its
+   * key has just become a rush. Otherwise nothing changed for the waiting requests, and scanning
+   * them all on every arrival would cost time quadratic in the queue's length under load; the
+   * end of a running batch (or the stall check) starts the next ones.
+   */
+  private mayStartBatchFor(key: string, waitingOfKey: number): boolean {
+    return this.mayStartOrdinaryBatch() || (waitingOfKey >= RUSH_SIZE && !this.busyKeys.has(key));
   }
 
   private startBatches(): void {
@@ -105,6 +120,10 @@ export class CoalescingQueue<TRequest, TResult> {
       for (const entry of batch.entries) this.busyKeys.add(entry.key);
       void this.run(batch);
     }
+    this.checkForStallLater();
+  }
+
+  private checkForStallLater(): void {
     if (this.waiting.length > 0 && this.stallCheck === undefined && this.ordinaryRunning.size > 0) {
       // Nothing may start now: look again once the running batches would count as stalled.
       const youngest = Math.max(...this.ordinaryRunning);
@@ -162,6 +181,8 @@ export class CoalescingQueue<TRequest, TResult> {
     }
     // `left` lost the arrival order between busy and eligible requests; restore it.
     this.waiting = left.sort((a, b) => a.enqueuedAt - b.enqueuedAt);
+    this.waitingPerKey = new Map();
+    for (const entry of this.waiting) this.waitingPerKey.set(entry.key, (this.waitingPerKey.get(entry.key) ?? 0) + 1);
     return entries.length > 0 ? { entries, rush } : undefined;
   }
 
