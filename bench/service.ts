@@ -8,6 +8,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 /** The production build that `npm run build` writes; the bench runs exactly what production runs. */
 const REPOSITORY_ROOT = path.resolve(__dirname, '..');
 const SERVICE_ENTRY = path.join(REPOSITORY_ROOT, 'dist', 'src', 'main.js');
+
+/** The node options of package.json's start:prod script (the heap settings), so the bench runs the service as production does. */
+function productionNodeOptions(): string[] {
+  const { scripts } = JSON.parse(readFileSync(path.join(REPOSITORY_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  const [command, ...args] = (scripts['start:prod'] ?? '').split(/\s+/);
+  if (command !== 'node' || args.at(-1) !== 'dist/src/main.js') throw new Error(`package.json's start:prod is not "node [options] dist/src/main.js": ${scripts['start:prod']}`);
+  return args.slice(0, -1);
+}
 const READY_TIMEOUT_MS = 120_000;
 const READY_POLL_MS = 200;
 /** Longer than the service's SHUTDOWN_GRACE_PERIOD_MS default (25 s), so it can finish by itself. */
@@ -85,7 +93,7 @@ export async function startService(settings: ServiceSettings, parentEnv: NodeJS.
   let child: ChildProcess;
   try {
     const profiling = settings.cpuProfileDirectory === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${settings.cpuProfileDirectory}`];
-    child = spawn(process.execPath, [...profiling, SERVICE_ENTRY], { env, stdio: ['ignore', logFd, logFd], cwd: REPOSITORY_ROOT });
+    child = spawn(process.execPath, [...productionNodeOptions(), ...profiling, SERVICE_ENTRY], { env, stdio: ['ignore', logFd, logFd], cwd: REPOSITORY_ROOT });
   } finally {
     // The child has its own copy of the descriptor.
     closeSync(logFd);
