@@ -399,6 +399,35 @@ describe('the waitlist', () => {
     if (firstWaiting >= 0) expect(walkIns[0]!.n).toBe(0);
   });
 
+  it('should make the reconciliation report an offer that disagrees with its hold, and a wrong count of waiting entries', async () => {
+    const { matchId, bookings } = await soldOut(1);
+    const offered = (await join(matchId, 'planted').expect(201)).body as Entry;
+    await join(matchId, 'still-waiting').expect(201);
+    await cancel(bookings[0]!.id, bookings[0]!.customer).expect(200);
+    const offer = await entry(offered.id);
+    // Written behind the ledger's back: the hold released without its entry, and a wrong count.
+    await t.dataSource.query(
+      `WITH hold AS (UPDATE holds SET status = 'released', resolved_at = now() WHERE id = $1 RETURNING match_id, slots)
+       UPDATE matches SET held_slots = held_slots - hold.slots, waiting_entries = waiting_entries + 2 FROM hold WHERE matches.id = hold.match_id`,
+      [offer.holdId],
+    );
+    try {
+      const reconciled = await t.app.get(ReconciliationJob).runOnce();
+      expect(reconciled.offerMismatches).toEqual([{ entryId: offered.id, entryStatus: 'offered', holdId: offer.holdId, holdStatus: 'released' }]);
+      expect(reconciled.mismatches).toEqual([expect.objectContaining({ matchId, waitingEntries: 3, expectedWaitingEntries: 1 })]);
+      const metrics = await request(t.server).get('/metrics').expect(200);
+      expect(metrics.text).toMatch(/^waitlist_offer_mismatches 1$/m);
+      expect(metrics.text).toMatch(/^waitlist_waiting_entries \d+$/m);
+    } finally {
+      await t.dataSource.query(
+        `WITH hold AS (UPDATE holds SET status = 'active', resolved_at = NULL WHERE id = $1 RETURNING match_id, slots)
+         UPDATE matches SET held_slots = held_slots + hold.slots, waiting_entries = waiting_entries - 2 FROM hold WHERE matches.id = hold.match_id`,
+        [offer.holdId],
+      );
+    }
+    await expectConsistent(matchId);
+  });
+
   it('should write waitlist events in the transactions that change the entries', async () => {
     const { matchId, bookings } = await soldOut(1);
     const leaver = (await join(matchId, 'leaver').expect(201)).body as Entry;
