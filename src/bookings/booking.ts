@@ -1,3 +1,4 @@
+import { positionAtSql } from '../database/sql';
 import type { BookingStatus } from './booking.entity';
 
 export interface Booking {
@@ -26,7 +27,7 @@ export interface BookingRow {
 export const BOOKING_FIELDS = 'id, match_id, customer_id, slots, status, created_at, cancelled_at';
 
 export const BOOKING_COLUMNS = `${BOOKING_FIELDS},
-  to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS position_at`;
+  ${positionAtSql('created_at')} AS position_at`;
 
 export function toBooking(row: Omit<BookingRow, 'position_at'>): Booking {
   return {

@@ -59,6 +59,11 @@ export function encodeCursor(position: KeysetPosition): string {
   return Buffer.from(JSON.stringify([position.at, position.id])).toString('base64url');
 }
 
+/** A timestamp column as KeysetPosition.at (UTC, microseconds), as a select-list expression. */
+export function positionAtSql(column: string): string {
+  return `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+}
+
 /** The exact shape of KeysetPosition.at as the repositories produce it (UTC, microseconds). */
 const POSITION_AT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
 

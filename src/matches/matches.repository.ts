@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type QueryRunner } from 'typeorm';
 import { ReadReplicas } from '../database/read-replicas';
-import { type KeysetPosition, queryRows } from '../database/sql';
+import { type KeysetPosition, positionAtSql, queryRows } from '../database/sql';
 import { insertEvents, matchJson } from '../events/event-sql';
 import { LIVE_HELD_SLOTS_SQL } from '../inventory/slot-counters';
 import type { Match } from './match';
@@ -22,7 +22,7 @@ interface MatchRow {
 
 const MATCH_COLUMNS = `id, title, starts_at, capacity, max_slots_per_customer, booked_slots, ${LIVE_HELD_SLOTS_SQL} AS live_held_slots,
   waiting_entries, created_at, updated_at,
-  to_char(starts_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS position_at`;
+  ${positionAtSql('starts_at')} AS position_at`;
 
 export interface MatchListFilter {
   from?: Date;

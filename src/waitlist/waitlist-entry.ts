@@ -1,3 +1,4 @@
+import { positionAtSql } from '../database/sql';
 import type { WaitlistStatus } from './waitlist-entry.entity';
 
 /** A waitlist entry as the API shows it. */
@@ -45,7 +46,7 @@ export function linePositionSql(alias: string): string {
 export function waitlistEntryColumns(alias: string): string {
   return `${alias}.id, ${alias}.match_id, ${alias}.customer_id, ${alias}.slots, ${alias}.status, ${linePositionSql(alias)} AS position,
   ${alias}.hold_id, ${alias}.expires_at, ${alias}.created_at, ${alias}.resolved_at,
-  to_char(${alias}.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS position_at`;
+  ${positionAtSql(`${alias}.created_at`)} AS position_at`;
 }
 
 export function toWaitlistEntry(row: Omit<WaitlistEntryRow, 'position_at'>): WaitlistEntry {
