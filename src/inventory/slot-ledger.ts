@@ -18,7 +18,8 @@ import type { HoldStatus } from '../holds/hold.entity';
 import { Metrics } from '../observability/metrics';
 import type { WaitlistStatus } from '../waitlist/waitlist-entry.entity';
 import { customerSlotsSql, freeSlots, type LockedMatch } from './slot-counters';
-import { closeOffersSql, JOIN_LINE_SQL, LEAVE_LINE_SQL, OFFER_FREED_SLOTS_SQL } from './waitlist-sql';
+import { toWaitlistEntry, type WaitlistEntry, type WaitlistEntryRow } from '../waitlist/waitlist-entry';
+import { closeOffersSql, ENTRY_STATUS_OF_HOLD_SQL, JOIN_LINE_SQL, LEAVE_LINE_SQL, OFFER_FREED_SLOTS_SQL } from './waitlist-sql';
 
 /**
  * Locks match rows, in id order like every multi-row lock here, and reads their counters: the
@@ -172,9 +173,6 @@ export interface OfferMismatch {
   holdStatus: HoldStatus;
 }
 
-/** The status an offer's entry has for each status of its hold. */
-const ENTRY_STATUS_FOR_HOLD = `(VALUES ('active', 'offered'), ('confirmed', 'accepted'), ('released', 'declined'), ('expired', 'expired')) AS agreed(hold_status, entry_status)`;
-
 /**
  * The slot ledger: the only code that locks match rows, changes their `booked_slots` and
  * `held_slots` counters, releases expired holds and computes free slots. Every write that takes
@@ -246,6 +244,8 @@ export class SlotLedger {
     if (free >= wanted || match.storedHeldSlots === 0) return free;
     const released = await this.releaseExpiredHolds(queryRunner, [match.id]);
     if (released.holds === 0) return free;
+    // Without a line the release made no offers, so its slots are all free now.
+    if (match.waitingEntries === 0) return free + released.slots;
     // The release may have made offers: read the counters again (the row is ours, this does not wait).
     const current = (await this.lockMatch(queryRunner, match.id, 'reread-counters'))!;
     return freeSlots({ capacity, bookedSlots: current.bookedSlots, heldSlots: current.storedHeldSlots });
@@ -517,9 +517,9 @@ export class SlotLedger {
    * Locks the match and puts the customer at the back of its line. Refused: an unknown match
    * (404), more slots than its capacity (they could never be offered), a second open entry of
    * the customer (409), enough slots available now (409: book instead), over the per-customer
-   * limit (409). Returns the new entry's id.
+   * limit (409). Returns the new entry.
    */
-  async joinWaitlist(queryRunner: QueryRunner, entry: { id: string; matchId: string; customerId: string; slots: number }): Promise<string> {
+  async joinWaitlist(queryRunner: QueryRunner, entry: { id: string; matchId: string; customerId: string; slots: number }): Promise<WaitlistEntry> {
     const match = await this.lockMatch(queryRunner, entry.matchId, 'join-waitlist');
     if (!match) throw new MatchNotFoundError(entry.matchId);
     if (entry.slots > match.capacity) throw new InvalidInputError('slots', `slots must not be greater than the match's capacity (${match.capacity})`);
@@ -532,8 +532,8 @@ export class SlotLedger {
     const available = await this.availableSlots(queryRunner, match, entry.slots);
     if (available >= entry.slots) throw new SlotsAvailableError(entry.matchId, entry.slots, available);
     await this.ensureWithinCustomerLimit(queryRunner, match, entry.customerId, entry.slots);
-    await queryRows(queryRunner, JOIN_LINE_SQL, [entry.id, entry.matchId, entry.customerId, entry.slots]);
-    return entry.id;
+    const [joined] = await queryRows<WaitlistEntryRow>(queryRunner, JOIN_LINE_SQL, [entry.id, entry.matchId, entry.customerId, entry.slots]);
+    return toWaitlistEntry(joined!);
   }
 
   /**
@@ -605,7 +605,7 @@ export class SlotLedger {
       `SELECT w.id AS entry_id, w.status AS entry_status, h.id AS hold_id, h.status AS hold_status
          FROM waitlist_entries w
          JOIN holds h ON h.id = w.hold_id
-         LEFT JOIN ${ENTRY_STATUS_FOR_HOLD} ON agreed.hold_status = h.status
+         LEFT JOIN ${ENTRY_STATUS_OF_HOLD_SQL} ON agreed.hold_status = h.status
         WHERE agreed.entry_status IS DISTINCT FROM w.status
            OR h.slots <> w.slots OR h.customer_id <> w.customer_id OR h.match_id <> w.match_id OR h.expires_at <> w.expires_at`,
     );

@@ -1,5 +1,7 @@
 import { holdJson, insertEvents, waitlistEntryJson } from '../events/event-sql';
 import { HOLD_COLUMNS } from '../holds/hold';
+import type { HoldStatus } from '../holds/hold.entity';
+import { waitlistEntryColumns } from '../waitlist/waitlist-entry';
 import type { WaitlistStatus } from '../waitlist/waitlist-entry.entity';
 
 /**
@@ -62,14 +64,19 @@ close_evented AS (
 )
 SELECT count(*)::int AS offers FROM chosen`;
 
-/** The status an offer's entry takes when its hold is confirmed, released or expires. */
-const ENTRY_STATUS_OF_HOLD = { confirmed: 'accepted', released: 'declined', expired: 'expired' } as const satisfies Record<string, WaitlistStatus>;
+/** The status of an offer's entry for each status of its hold: set together, and checked by the reconciliation. */
+const ENTRY_STATUS_OF_HOLD = { active: 'offered', confirmed: 'accepted', released: 'declined', expired: 'expired' } as const satisfies Record<HoldStatus, WaitlistStatus>;
+
+/** ENTRY_STATUS_OF_HOLD as a FROM item `agreed(hold_status, entry_status)`. */
+export const ENTRY_STATUS_OF_HOLD_SQL = `(VALUES ${Object.entries(ENTRY_STATUS_OF_HOLD)
+  .map(([hold, entry]) => `('${hold}', '${entry}')`)
+  .join(', ')}) AS agreed(hold_status, entry_status)`;
 
 /**
  * Two CTEs (to add to a statement that resolves the holds of the CTE `holds`): close the offers
  * those holds were made for, and write their events.
  */
-export function closeOffersSql(holds: string, holdStatus: keyof typeof ENTRY_STATUS_OF_HOLD): string {
+export function closeOffersSql(holds: string, holdStatus: Exclude<HoldStatus, 'active'>): string {
   const status = ENTRY_STATUS_OF_HOLD[holdStatus];
   return `offers_closed AS (
     UPDATE waitlist_entries w SET status = '${status}', resolved_at = now()
@@ -80,7 +87,7 @@ export function closeOffersSql(holds: string, holdStatus: keyof typeof ENTRY_STA
   )`;
 }
 
-/** Joins the line of a locked match ($1 entry id, $2 match id, $3 customer id, $4 slots). */
+/** Joins the line of a locked match ($1 entry id, $2 match id, $3 customer id, $4 slots); returns the entry. */
 export const JOIN_LINE_SQL = `WITH joined AS (
   INSERT INTO waitlist_entries (id, match_id, customer_id, slots) VALUES ($1, $2, $3, $4)
   RETURNING *
@@ -89,7 +96,7 @@ export const JOIN_LINE_SQL = `WITH joined AS (
 ), evented AS (
   ${insertEvents('waitlist.joined', waitlistEntryJson('joined'), 'joined')}
 )
-SELECT joined.id FROM joined`;
+SELECT ${waitlistEntryColumns('joined')} FROM joined`;
 
 /** Takes a waiting entry out of the line of its locked match ($1 entry id, $2 match id). */
 export const LEAVE_LINE_SQL = `WITH left_line AS (

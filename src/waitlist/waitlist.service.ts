@@ -47,10 +47,7 @@ export class WaitlistService {
       () =>
         this.transactions.run(
           'join-waitlist',
-          async (queryRunner) => {
-            await this.ledger.joinWaitlist(queryRunner, { id, matchId, customerId: caller.customerId, slots });
-            return (await this.entries.findById(id, queryRunner))!;
-          },
+          (queryRunner) => this.ledger.joinWaitlist(queryRunner, { id, matchId, customerId: caller.customerId, slots }),
           { hooks: idempotency },
         ),
       () => this.entries.findById(id),
