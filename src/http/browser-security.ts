@@ -1,5 +1,5 @@
 import type { CorsOptions } from '@nestjs/common/interfaces/external/cors-options.interface';
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import helmet from 'helmet';
 import { IDEMPOTENCY_KEY_HEADER, REPLAYED_HEADER } from '../idempotency/idempotency.interceptor';
 
@@ -12,9 +12,31 @@ import { IDEMPOTENCY_KEY_HEADER, REPLAYED_HEADER } from '../idempotency/idempote
  * proxy that terminates TLS on another port).
  */
 export function securityHeaders(): RequestHandler {
-  return helmet({
-    contentSecurityPolicy: { useDefaults: true, directives: { upgradeInsecureRequests: null } },
+  const headers = headersSetBy(helmet({ contentSecurityPolicy: { useDefaults: true, directives: { upgradeInsecureRequests: null } } }));
+  return (_request, response, next) => {
+    for (const [name, value] of headers) response.setHeader(name, value);
+    next();
+  };
+}
+
+/**
+ * The headers a helmet middleware sets. They depend on its options alone (helmet reads nothing
+ * of the request), so they are worked out once at startup and then set in one step, instead of
+ * running helmet's dozen middlewares on every request.
+ */
+export function headersSetBy(middleware: RequestHandler): ReadonlyArray<readonly [string, string]> {
+  const headers = new Map<string, string>();
+  const response = {
+    setHeader: (name: string, value: unknown) => headers.set(name, String(value)),
+    removeHeader: (name: string) => headers.delete(name),
+  };
+  let finished = false;
+  void middleware({} as Request, response as unknown as Response, (error?: unknown) => {
+    if (error !== undefined) throw new Error('helmet refused its options', { cause: error });
+    finished = true;
   });
+  if (!finished) throw new Error('helmet did not set its headers synchronously');
+  return [...headers];
 }
 
 /** Request headers a browser may send cross-origin, besides the CORS-safelisted ones. */
