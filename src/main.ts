@@ -12,13 +12,14 @@ import { ConfigurationError } from './config/environment';
 import { resolveDatabase, runPendingMigrations } from './database/database-setup';
 import { GracefulShutdown } from './lifecycle/graceful-shutdown';
 import { BootstrapLogger } from './observability/bootstrap-logger';
+import { stdoutLogOutput } from './observability/log-output';
 import { createRootLogger } from './observability/logging';
 
 /** Bounds the export of the last spans at shutdown: an unreachable collector must not delay the exit. */
 const TRACES_FLUSH_TIMEOUT_MS = 2_000;
 
-/** Until the configuration is known: JSON lines at the default level, written synchronously (see logging.ts). */
-let rootLogger: Logger = pino({ base: { service: 'match-booking' } }, pino.destination({ dest: 1, sync: true }));
+/** Until the configuration is known: JSON lines at the default level, to the same output as the root logger (log-output.ts). */
+let rootLogger: Logger = pino({ base: { service: 'match-booking' } }, stdoutLogOutput());
 
 async function bootstrap(): Promise<void> {
   let config: AppConfig;
@@ -65,17 +66,10 @@ async function bootstrap(): Promise<void> {
   bootLog.info(`Listening on http://${config.http.host}:${config.http.port} (API docs at /docs)`);
 }
 
-/**
- * Exits once the buffered log lines are written: pino writes stdout asynchronously, and
- * process.exit() alone can drop the last lines (the reason for the exit) when stdout is a busy
- * pipe. Bounded, so a stuck pipe cannot keep a failed process alive.
- */
+/** Exits after writing the log lines still waiting for the end of this turn (log-output.ts): the reason for the exit is among them. */
 function exitAfterFlush(code: number): void {
-  const fallback = setTimeout(() => process.exit(code), 2_000);
-  rootLogger.flush(() => {
-    clearTimeout(fallback);
-    process.exit(code);
-  });
+  rootLogger.flush();
+  process.exit(code);
 }
 
 bootstrap().catch((error: unknown) => {
