@@ -1,5 +1,4 @@
 import { type DynamicModule, Module } from '@nestjs/common';
-import { LoggerModule } from 'nestjs-pino';
 import type { DestinationStream, Logger as PinoLogger } from 'pino';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { AdminModule } from './admin/admin.module';
@@ -18,7 +17,6 @@ import { JobsModule } from './jobs/jobs.module';
 import { LifecycleModule } from './lifecycle/lifecycle.module';
 import { LocksModule } from './locks/locks.module';
 import { MatchesModule } from './matches/matches.module';
-import { ROOT_LOGGER } from './observability/logging';
 import { MetricsController } from './observability/metrics.controller';
 import { ObservabilityModule } from './observability/observability.module';
 import { RateLimitGuard } from './rate-limit/rate-limit.guard';
@@ -43,12 +41,6 @@ export class AppModule {
       imports: [
         ConfigModule.register(config, databaseUrl),
         ObservabilityModule.register({ rootLogger, logDestination }),
-        LoggerModule.forRootAsync({
-          inject: [ROOT_LOGGER],
-          // The request-logging middleware is installed first of all in app.setup.ts; Nest's
-          // logger writes through the same pino instance, with the request id of the request at hand.
-          useFactory: (logger: PinoLogger) => ({ pinoHttp: { logger }, useExisting: true as const }),
-        }),
         LifecycleModule,
         AuthModule,
         RedisModule,

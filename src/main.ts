@@ -3,7 +3,6 @@ import { shutdownTracing } from './observability/tracing';
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { Logger as NestPinoLogger } from 'nestjs-pino';
 import pino, { type Logger } from 'pino';
 import { AppModule } from './app.module';
 import { configureApp } from './app.setup';
@@ -11,9 +10,9 @@ import { type AppConfig, loadConfig } from './config/app-config';
 import { ConfigurationError } from './config/environment';
 import { resolveDatabase, runPendingMigrations } from './database/database-setup';
 import { GracefulShutdown } from './lifecycle/graceful-shutdown';
-import { BootstrapLogger } from './observability/bootstrap-logger';
 import { stdoutLogOutput } from './observability/log-output';
 import { createRootLogger } from './observability/logging';
+import { NestLogger } from './observability/nest-logger';
 
 /** Bounds the export of the last spans at shutdown: an unreachable collector must not delay the exit. */
 const TRACES_FLUSH_TIMEOUT_MS = 2_000;
@@ -45,12 +44,11 @@ async function bootstrap(): Promise<void> {
 
   const app = await NestFactory.create<NestExpressApplication>(AppModule.register({ config, databaseUrl: database.url, rootLogger }), {
     bodyParser: false,
-    // Until nestjs-pino's logger takes over below, Nest logs through the root logger: JSON lines,
-    // a failed start included. A failed start rejects (and is logged below) instead of aborting.
-    logger: new BootstrapLogger(rootLogger),
+    // Nest's own lines are JSON lines through the root logger, a failed start included; a failed
+    // start rejects (and is logged below) instead of aborting.
+    logger: new NestLogger(rootLogger),
     abortOnError: false,
   });
-  app.useLogger(app.get(NestPinoLogger));
   await configureApp(app, config);
   const embedded = database.embedded;
   const stopEmbedded = async (): Promise<void> => {

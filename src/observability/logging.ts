@@ -1,4 +1,5 @@
 import { trace } from '@opentelemetry/api';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import pino, { type DestinationStream, type Level, type Logger } from 'pino';
 import type { RequestHandler } from 'express';
@@ -84,14 +85,22 @@ interface RequestFields {
   remoteAddress: string | undefined;
 }
 
+/** The logger of the request being handled, with its fields bound; set by requestLogging. */
+const currentRequestLogger = new AsyncLocalStorage<Logger>();
+
+/** The logger of the request whose handling is running now, if any (NestLogger writes through it). */
+export function requestLogger(): Logger | undefined {
+  return currentRequestLogger.getStore();
+}
+
 /**
  * The first middleware of the application: gives every request an id (X-Request-Id when the
  * client sent a sane one, else a UUID), echoes it in the response, binds it to every log line
- * written while the request is handled (request.log, which nestjs-pino picks up), and writes one
- * access-log line per request when its response is done: "request completed", or "request
- * aborted" when the client went away first. Method and path only: headers (tokens, cookies) and
- * bodies never reach the log. Written here rather than with pino-http, which cost several times
- * as much per request for the same line.
+ * written while the request is handled (requestLogger()), and writes one access-log line per
+ * request when its response is done: "request completed", or "request aborted" when the client
+ * went away first. Method and path only: headers (tokens, cookies) and bodies never reach the
+ * log. Written here rather than with pino-http and nestjs-pino, which cost several times as much
+ * per request for the same lines.
  */
 export function requestLogging(logger: Logger): RequestHandler {
   return (request, response, next) => {
@@ -100,7 +109,7 @@ export function requestLogging(logger: Logger): RequestHandler {
     response.setHeader('X-Request-Id', id);
     const fields: RequestFields = { id, method: request.method, url: request.originalUrl, clientAddress: request.ip, remoteAddress: request.socket.remoteAddress };
     const log = logger.child({ req: fields });
-    Object.assign(request, { id, log });
+    Object.assign(request, { id });
     if (!QUIET_PATHS.some((path) => fields.url.startsWith(path))) {
       const startedAt = performance.now();
       response.once('close', () => {
@@ -110,6 +119,6 @@ export function requestLogging(logger: Logger): RequestHandler {
         log[level]({ res: { statusCode }, responseTime: Math.round(performance.now() - startedAt) }, completed ? 'request completed' : 'request aborted');
       });
     }
-    next();
+    currentRequestLogger.run(log, next);
   };
 }

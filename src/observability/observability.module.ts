@@ -5,6 +5,7 @@ import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { createRootLogger, ROOT_LOGGER } from './logging';
 import { Metrics } from './metrics';
+import { NestLogger } from './nest-logger';
 import { MetricsServer } from './metrics-server';
 
 interface PgPoolCounts {
@@ -29,8 +30,9 @@ export class ObservabilityModule implements OnModuleInit {
           inject: [APP_CONFIG],
           useFactory: (config: AppConfig) => options.rootLogger ?? createRootLogger(config, options.logDestination),
         },
+        { provide: NestLogger, inject: [ROOT_LOGGER], useFactory: (logger: Logger) => new NestLogger(logger) },
       ],
-      exports: [Metrics, ROOT_LOGGER],
+      exports: [Metrics, ROOT_LOGGER, NestLogger],
     };
   }
 

@@ -1,6 +1,6 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Test } from '@nestjs/testing';
-import { Logger as NestPinoLogger } from 'nestjs-pino';
+import { NestLogger } from '../../src/observability/nest-logger';
 import type { Server } from 'node:http';
 import { connect, createServer, type Server as NetServer, type Socket } from 'node:net';
 import { Client } from 'pg';
@@ -368,7 +368,7 @@ export async function startInProcessApp(connectUrl: string, env: NodeJS.ProcessE
     imports: [AppModule.register({ config, databaseUrl: connectUrl, logDestination: { write: (line: string) => lines.push(line) } })],
   }).compile();
   const app = moduleRef.createNestApplication<NestExpressApplication>({ bodyParser: false, bufferLogs: true });
-  app.useLogger(app.get(NestPinoLogger));
+  app.useLogger(app.get(NestLogger));
   await configureApp(app, config);
   await app.listen(0, '127.0.0.1');
   const server: Server = app.getHttpServer();

@@ -1,7 +1,7 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Test } from '@nestjs/testing';
 import type { Server } from 'node:http';
-import { Logger as NestPinoLogger } from 'nestjs-pino';
+import { NestLogger } from '../../src/observability/nest-logger';
 import type { DestinationStream } from 'pino';
 import { DataSource } from 'typeorm';
 import { AppModule } from '../../src/app.module';
@@ -62,7 +62,7 @@ export async function startTestApp(
     imports: [AppModule.register({ config, databaseUrl: serviceUrl, logDestination: options.logDestination })],
   }).compile();
   const app = moduleRef.createNestApplication<NestExpressApplication>({ bodyParser: false, bufferLogs: true });
-  app.useLogger(app.get(NestPinoLogger));
+  app.useLogger(app.get(NestLogger));
   await configureApp(app, config);
   await app.listen(0, '127.0.0.1');
   return {
