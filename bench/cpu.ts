@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { processTree } from './process-tree';
 
 /** Clock ticks per second of /proc/<pid>/stat's times (getconf CLK_TCK; 100 on Linux in practice). */
 const TICKS_PER_SECOND = ((): number => {
@@ -9,11 +10,19 @@ const TICKS_PER_SECOND = ((): number => {
 })();
 
 /**
- * CPU time (user + system, in seconds) the process has used so far, from /proc/<pid>/stat; null
- * when /proc cannot tell (not Linux, or the process is gone). The service's CPU per booking is
- * the difference over a step divided by the step's bookings.
+ * CPU time (user + system, in seconds) the service has used so far: the process and, with
+ * `withWorkers` (cluster mode), its workers (process-tree.ts), from /proc/<pid>/stat; null when /proc cannot tell (not
+ * Linux, or the service is gone). The service's CPU per booking is the difference over a step
+ * divided by the step's bookings. A worker that exits during a step takes its CPU time with it.
  */
-export async function cpuSeconds(pid: number): Promise<number | null> {
+export async function cpuSeconds(pid: number, withWorkers = false): Promise<number | null> {
+  const own = await processCpuSeconds(pid);
+  if (own === null || !withWorkers) return own;
+  const workers = await Promise.all((await processTree(pid)).slice(1).map(processCpuSeconds));
+  return workers.reduce<number>((sum, seconds) => sum + (seconds ?? 0), own);
+}
+
+async function processCpuSeconds(pid: number): Promise<number | null> {
   try {
     const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
     // The command name (field 2) is in parentheses and may hold spaces: count fields after its end.

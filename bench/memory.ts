@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { processTree } from './process-tree';
 
 const SAMPLE_INTERVAL_MS = 250;
 
@@ -45,7 +46,11 @@ export class RssSampler {
   private timer: NodeJS.Timeout | undefined;
   private unavailable = false;
 
-  constructor(private readonly pid: number) {}
+  /** `withWorkers`: the service runs in cluster mode; its workers' RSS is added to the primary's. */
+  constructor(
+    private readonly pid: number,
+    private readonly withWorkers = false,
+  ) {}
 
   async start(): Promise<void> {
     this.idleBytes = await this.read();
@@ -79,17 +84,31 @@ export class RssSampler {
     accumulator.add(bytes);
   }
 
-  /** VmRSS in bytes, or null when /proc cannot tell (not Linux, or the process is gone). */
+  /**
+   * VmRSS in bytes of the service: the process and, in cluster mode, its workers (process-tree.ts),
+   * summed, so pages they share (the node binary) count once per process; null when /proc cannot
+   * tell (not Linux, or the process is gone).
+   */
   private async read(): Promise<number | null> {
     if (this.unavailable) return null;
-    try {
-      const status = await readFile(`/proc/${this.pid}/status`, 'utf8');
-      const match = /^VmRSS:\s+(\d+)\s+kB$/m.exec(status);
-      return match ? Number(match[1]) * 1024 : null;
-    } catch {
+    const own = await this.readProcess(this.pid);
+    if (own === null) {
       // No /proc or no such process: memory is then reported as unknown rather than failing the run.
       this.unavailable = true;
       return null;
+    }
+    if (!this.withWorkers) return own;
+    const workers = await Promise.all((await processTree(this.pid)).slice(1).map((pid) => this.readProcess(pid)));
+    return workers.reduce<number>((sum, bytes) => sum + (bytes ?? 0), own);
+  }
+
+  private async readProcess(pid: number): Promise<number | null> {
+    try {
+      const status = await readFile(`/proc/${pid}/status`, 'utf8');
+      const match = /^VmRSS:\s+(\d+)\s+kB$/m.exec(status);
+      return match ? Number(match[1]) * 1024 : null;
+    } catch {
+      return null; // gone (a worker that just exited), or no /proc
     }
   }
 }

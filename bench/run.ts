@@ -102,11 +102,11 @@ async function main(): Promise<number> {
     cleanup.add('stop the service', async () => {
       await service.stop();
     });
-    const memory = new RssSampler(service.pid);
+    const memory = new RssSampler(service.pid, service.withWorkers);
     await memory.start();
 
     const api = new BookingApi(service.baseUrl, secret, options.customers);
-    const serviceContext = { options, api, baseUrl: service.baseUrl, db, progress, memory, checks, servicePid: service.pid };
+    const serviceContext = { options, api, baseUrl: service.baseUrl, db, progress, memory, checks, servicePid: service.pid, serviceWithWorkers: service.withWorkers };
     const spreadMatches = await prepareService(serviceContext);
     const serviceResults = await runServiceScenarios(serviceContext, spreadMatches);
 

@@ -91,8 +91,9 @@ export interface ServiceContext {
   db: Pool;
   progress: Progress;
   memory: RssSampler;
-  /** The service process, whose CPU time each step reads. */
+  /** The service process, whose CPU time each step reads (with its workers' in cluster mode). */
   servicePid: number;
+  serviceWithWorkers: boolean;
   checks: CheckLog;
 }
 
@@ -180,14 +181,14 @@ async function sellOut(ctx: ServiceContext): Promise<SellOutResult> {
 async function measure(ctx: ServiceContext, label: string, run: () => Promise<LoadResult[]>): Promise<Array<LoadResult & { cpu: StepCpu }>> {
   ctx.progress.step(label);
   ctx.memory.setScenario(label);
-  const cpuBefore = await cpuSeconds(ctx.servicePid);
+  const cpuBefore = await cpuSeconds(ctx.servicePid, ctx.serviceWithWorkers);
   let results: LoadResult[];
   try {
     results = await run();
   } finally {
     ctx.memory.setScenario(undefined);
   }
-  const cpu = stepCpu(cpuBefore, await cpuSeconds(ctx.servicePid), results);
+  const cpu = stepCpu(cpuBefore, await cpuSeconds(ctx.servicePid, ctx.serviceWithWorkers), results);
   for (const result of results) ctx.checks.record(checkNoServerErrors(label, result.statusCounts));
   ctx.checks.record(await checkDatabaseInvariants(ctx.db, label));
   return results.map((result) => ({ ...result, cpu }));

@@ -24,7 +24,8 @@ const STOP_TIMEOUT_MS = 30_000;
 export const SERVICE_LOG_LEVEL = 'log';
 
 /** Variables of the bench's own environment that reach the service unchanged when they are set. */
-const PASSED_THROUGH = (name: string): boolean => name === 'REDIS_URL' || name === 'DATABASE_POOL_MAX' || name.startsWith('BOOKING_');
+const PASSED_THROUGH = (name: string): boolean =>
+  name === 'REDIS_URL' || name === 'DATABASE_POOL_MAX' || name === 'WEB_CONCURRENCY' || name.startsWith('BOOKING_');
 
 export interface ServiceSettings {
   databaseUrl: string;
@@ -41,6 +42,8 @@ export interface ServiceSettings {
 
 export interface RunningService {
   pid: number;
+  /** WEB_CONCURRENCY > 1: pid is a cluster primary, and its CPU and memory are its workers' too. */
+  withWorkers: boolean;
   baseUrl: string;
   /** The environment it runs with, for the report: without the secret and DATABASE_URL, REDIS_URL only as "(set)". */
   environment: Record<string, string>;
@@ -129,7 +132,7 @@ export async function startService(settings: ServiceSettings, parentEnv: NodeJS.
   }
   // A Redis URL may carry a password: the report only says that it was set.
   const environment = { ...fixed, ...passed, ...settings.extraEnv, ...(passed.REDIS_URL !== undefined ? { REDIS_URL: '(set)' } : {}) };
-  return { pid: child.pid, baseUrl, environment, stop };
+  return { pid: child.pid, withWorkers: Number(env.WEB_CONCURRENCY ?? '1') > 1, baseUrl, environment, stop };
 }
 
 /** Polls GET /health/ready until it answers 200; fails early when the process exits. */

@@ -64,9 +64,9 @@ export async function runTracingCost(ctx: TracingCostContext): Promise<TracingCo
       const base = { ...loadBase({ baseUrl: service.baseUrl, api: ctx.api, options }), pickMatch: randomOf(ctx.spreadMatches) };
       await runLoad({ ...base, connections: options.warmupConnections, until: { seconds: options.warmupSeconds } });
       const exportsBefore = sink.exports.length;
-      const cpuBefore = await cpuSeconds(service.pid);
+      const cpuBefore = await cpuSeconds(service.pid, service.withWorkers);
       const result = await runLoad({ ...base, connections: options.tracingConnections, until: { seconds: options.stepSeconds } });
-      const cpu = stepCpu(cpuBefore, await cpuSeconds(service.pid), [result]);
+      const cpu = stepCpu(cpuBefore, await cpuSeconds(service.pid, service.withWorkers), [result]);
       // Stopped first: its shutdown exports the spans still buffered (at 1 %, maybe all of them).
       await service.stop();
       const exported = sink.exports.slice(exportsBefore);

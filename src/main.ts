@@ -2,6 +2,7 @@
 import { shutdownTracing } from './observability/tracing';
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
+import cluster from 'node:cluster';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import pino, { type Logger } from 'pino';
 import { AppModule } from './app.module';
@@ -9,6 +10,8 @@ import { configureApp } from './app.setup';
 import { type AppConfig, loadConfig } from './config/app-config';
 import { ConfigurationError } from './config/environment';
 import { resolveDatabase, runPendingMigrations } from './database/database-setup';
+import { runClusterPrimary } from './lifecycle/cluster';
+import { workerLogFields } from './lifecycle/cluster-worker';
 import { GracefulShutdown } from './lifecycle/graceful-shutdown';
 import { stdoutLogOutput } from './observability/log-output';
 import { createRootLogger } from './observability/logging';
@@ -18,7 +21,7 @@ import { NestLogger } from './observability/nest-logger';
 const TRACES_FLUSH_TIMEOUT_MS = 2_000;
 
 /** Until the configuration is known: JSON lines at the default level, to the same output as the root logger (log-output.ts). */
-let rootLogger: Logger = pino({ base: { service: 'match-booking' } }, stdoutLogOutput());
+let rootLogger: Logger = pino({ base: { service: 'match-booking', ...workerLogFields() } }, stdoutLogOutput());
 
 async function bootstrap(): Promise<void> {
   let config: AppConfig;
@@ -33,6 +36,11 @@ async function bootstrap(): Promise<void> {
     throw error;
   }
   rootLogger = createRootLogger(config);
+  if (config.cluster.workers > 1 && cluster.isPrimary) {
+    // Validated above, once: the workers fork with the same environment. See lifecycle/cluster.ts.
+    await runClusterPrimary(config, rootLogger, exitAfterFlush);
+    return;
+  }
   const bootLog = rootLogger.child({ context: 'Bootstrap' });
   const logger = { log: (message: string) => bootLog.info(message) };
 

@@ -21,6 +21,7 @@ describe('loadConfig', () => {
     expect(config.env).toBe('development');
     expect(config.http).toEqual({ host: '0.0.0.0', port: 3000, bodyLimitBytes: 16 * 1024, trustProxy: false, corsOrigins: [] });
     expect(config.logLevel).toBe('log');
+    expect(config.cluster).toEqual({ workers: 1 });
     expect(config.database).toEqual({
       url: undefined,
       pooler: 'none',
@@ -85,6 +86,7 @@ describe('loadConfig', () => {
       NODE_ENV: 'test',
       HOST: '127.0.0.1',
       PORT: '8080',
+      WEB_CONCURRENCY: '4',
       LOG_LEVEL: 'debug',
       HTTP_BODY_LIMIT_BYTES: '2048',
       DATABASE_URL: 'postgresql://user:pw@db.internal:5433/booking',
@@ -155,6 +157,7 @@ describe('loadConfig', () => {
         corsOrigins: ['https://app.example.com', 'http://localhost:5173'],
       },
       logLevel: 'debug',
+      cluster: { workers: 4 },
       database: {
         url: 'postgresql://user:pw@db.internal:5433/booking',
         pooler: 'none',
@@ -260,6 +263,29 @@ describe('loadConfig', () => {
     ['AUTH_CUSTOMER_CLAIM', ' '],
   ])('refuses %s=%s with an error naming the variable', (name, value) => {
     expect(configurationError({ [name]: value }).message).toContain(name);
+  });
+
+  describe('WEB_CONCURRENCY', () => {
+    it('is 1 (one process, no cluster) when unset or empty, and reads a count of workers', () => {
+      expect(loadConfig({}).cluster.workers).toBe(1);
+      expect(loadConfig({ WEB_CONCURRENCY: '' }).cluster.workers).toBe(1);
+      expect(loadConfig({ WEB_CONCURRENCY: ' 2 ' }).cluster.workers).toBe(2);
+      expect(loadConfig({ WEB_CONCURRENCY: '64' }).cluster.workers).toBe(64);
+    });
+
+    it.each([
+      ['0', '0'],
+      ['-2', '-2'],
+      ['65', '65'],
+      ['1.5', '"1.5"'],
+      ['two', '"two"'],
+      ['auto', '"auto"'],
+      ['2workers', '"2workers"'],
+    ])('refuses WEB_CONCURRENCY=%s with one message that says what it takes', (value, shown) => {
+      expect(configurationError({ WEB_CONCURRENCY: value }).message).toBe(
+        `Invalid configuration: WEB_CONCURRENCY must be a whole number of worker processes from 1 (one process, no cluster) to 64, not ${shown}`,
+      );
+    });
   });
 
   it('names every bad variable at once', () => {

@@ -89,6 +89,8 @@ export interface AppConfig {
   env: 'development' | 'production' | 'test';
   /** trustProxy: whose X-Forwarded-For names the client (trust-proxy.ts); corsOrigins: empty, no CORS. */
   http: { host: string; port: number; bodyLimitBytes: number; trustProxy: TrustProxy; corsOrigins: string[] };
+  /** WEB_CONCURRENCY: 1, one process; more, a node:cluster primary forks that many workers (lifecycle/cluster.ts). */
+  cluster: { workers: number };
   logLevel: 'fatal' | 'error' | 'warn' | 'log' | 'debug' | 'verbose';
   database: DatabaseConfig;
   embeddedPostgres: EmbeddedPostgresConfig;
@@ -189,6 +191,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
       trustProxy: parseTrustProxy(vars.TRUST_PROXY),
       corsOrigins: parseCorsOrigins(vars.CORS_ORIGINS),
     },
+    cluster: { workers: vars.WEB_CONCURRENCY },
     logLevel: vars.LOG_LEVEL,
     database: {
       url: vars.DATABASE_URL,

@@ -9,6 +9,8 @@ import {
   Max,
   Min,
   MinLength,
+  registerDecorator,
+  type ValidationArguments,
   validateSync,
 } from 'class-validator';
 
@@ -27,6 +29,24 @@ const toBoolean = () =>
     return value;
   });
 
+/** More workers than this is a typo, not a deployment: each holds its own database pool. */
+export const MAX_WEB_CONCURRENCY = 64;
+
+/** One message whatever is wrong, rather than IsInt's, Min's and Max's all at once for a word. */
+function IsWorkerCount(): PropertyDecorator {
+  return (target, propertyName) =>
+    registerDecorator({
+      name: 'isWorkerCount',
+      target: target.constructor,
+      propertyName: String(propertyName),
+      validator: {
+        validate: (value: unknown) => Number.isInteger(value) && (value as number) >= 1 && (value as number) <= MAX_WEB_CONCURRENCY,
+        defaultMessage: ({ property, value }: ValidationArguments) =>
+          `${property} must be a whole number of worker processes from 1 (one process, no cluster) to ${MAX_WEB_CONCURRENCY}, not ${JSON.stringify(value)}`,
+      },
+    });
+}
+
 /**
  * Every environment variable the service reads, with its default. Validated once at startup;
  * a bad value stops the service with a message that names the variable.
@@ -40,6 +60,10 @@ export class EnvironmentVariables {
 
   @toInt() @IsInt() @Min(0) @Max(65535)
   PORT = 3000;
+
+  /** Processes serving the port: 1 is the plain service; more makes main.ts a node:cluster primary of that many workers. */
+  @toInt() @IsWorkerCount()
+  WEB_CONCURRENCY = 1;
 
   @IsIn(['fatal', 'error', 'warn', 'log', 'debug', 'verbose'])
   LOG_LEVEL: 'fatal' | 'error' | 'warn' | 'log' | 'debug' | 'verbose' = 'log';

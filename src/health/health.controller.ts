@@ -6,6 +6,7 @@ import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { Public } from '../auth/auth.decorators';
 import { IDENTITY_PROVIDER } from '../auth/authenticator';
 import type { IdentityProvider } from '../auth/identity-provider';
+import { clusterWorker, type WorkerClusterState } from '../lifecycle/cluster-worker';
 import { ShutdownState } from '../lifecycle/shutdown-state';
 import { REDIS_CLIENT } from '../redis/redis.module';
 import { DatabasePing } from './database-ping';
@@ -42,11 +43,15 @@ export class HealthController {
       "Readiness: 503 while shutting down, when PostgreSQL does not answer, or before the identity provider's keys were ever fetched; Redis down, or the identity provider unreachable while its keys are cached, only degrades (still 200)",
   })
   ready() {
+    const cluster = clusterWorker;
     return this.health.check([
       () => {
         const session = this.indicators.check('lifecycle');
         return this.shutdown.isShuttingDown ? session.down({ message: 'shutting down' }) : session.up();
       },
+      // Cluster mode only: which worker answered, and how many of the instance's workers serve.
+      // Fewer than wanted only degrades: the others serve, and the primary is replacing the missing ones.
+      ...(cluster ? [() => this.clusterCheck(cluster.state())] : []),
       () =>
         this.indicators
           .check('database')
@@ -78,5 +83,13 @@ export class HealthController {
         }
       },
     ]);
+  }
+
+  private clusterCheck(state: WorkerClusterState) {
+    const session = this.indicators.check('cluster');
+    if (state.workersListening < state.workersWanted) {
+      return session.degraded({ message: `${state.workersListening} of ${state.workersWanted} workers listening`, ...state });
+    }
+    return session.up({ ...state });
   }
 }

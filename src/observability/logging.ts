@@ -5,6 +5,7 @@ import pino, { type DestinationStream, type Level, type Logger } from 'pino';
 import type { RequestHandler } from 'express';
 import pretty from 'pino-pretty';
 import type { AppConfig } from '../config/app-config';
+import { workerLogFields } from '../lifecycle/cluster-worker';
 import { stdoutLogOutput } from './log-output';
 
 /** Injection token of the root pino logger. */
@@ -31,7 +32,8 @@ const ACCEPTED_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 export function createRootLogger(config: Pick<AppConfig, 'logLevel' | 'env'>, destination?: DestinationStream): Logger {
   const options: pino.LoggerOptions = {
     level: PINO_LEVELS[config.logLevel],
-    base: { service: 'match-booking' },
+    // In a cluster worker, every line says which one (WEB_CONCURRENCY > 1); a single process's lines are unchanged.
+    base: { service: 'match-booking', ...workerLogFields() },
     mixin: traceFields,
     // Request lines carry chosen fields only, never headers or bodies (requestLogging below), and
     // the one kind of foreign object logged is an error: its secret-looking members are censored

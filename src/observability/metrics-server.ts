@@ -28,7 +28,7 @@ export class MetricsServer implements OnApplicationBootstrap, OnApplicationShutd
         response.writeHead(401, { 'WWW-Authenticate': 'Bearer' }).end();
         return;
       }
-      this.metrics.registry.metrics().then(
+      this.metrics.exposition().then(
         (body) => response.writeHead(200, { 'Content-Type': PROMETHEUS_CONTENT_TYPE }).end(body),
         (error: unknown) => {
           this.logger.error(`Collecting metrics failed: ${error instanceof Error ? error.message : String(error)}`);

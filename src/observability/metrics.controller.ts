@@ -26,7 +26,7 @@ export class MetricsController {
     if (this.token && !sameSecret(this.token, authorization)) {
       throw new UnauthorizedException('Send "Authorization: Bearer <METRICS_TOKEN>"');
     }
-    return this.metrics.registry.metrics();
+    return this.metrics.exposition();
   }
 }
 

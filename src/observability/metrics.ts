@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { clusterWorker } from '../lifecycle/cluster-worker';
 
 export const PROMETHEUS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;
 
@@ -8,6 +9,11 @@ export type BookingOutcome = 'confirmed' | 'insufficient_slots' | 'customer_limi
 /**
  * Every Prometheus metric of the service, on a registry of its own (so several application
  * instances in one process, as in tests, do not collide).
+ *
+ * In cluster mode GET /metrics answers the sum over the workers (lifecycle/cluster.ts): counters
+ * and histograms add up, and so do gauges unless they say otherwise (`aggregator`). Figures
+ * that describe the database rather than the worker ("at the last reconciliation", a replica's
+ * lag) take the largest worker's value: whichever worker last ran the job, or saw the worst.
  */
 @Injectable()
 export class Metrics {
@@ -75,6 +81,7 @@ export class Metrics {
     name: 'db_replica_lag_seconds',
     help: 'Replay lag of each read replica at its last check',
     labelNames: ['replica'] as const,
+    aggregator: 'max',
     registers: [this.registry],
   });
 
@@ -124,24 +131,28 @@ export class Metrics {
   readonly counterDriftMatches = new Gauge({
     name: 'booking_counter_drift_matches',
     help: 'Matches whose booked_slots differs from the sum of their confirmed bookings, at the last reconciliation',
+    aggregator: 'max',
     registers: [this.registry],
   });
 
   readonly counterDriftSlots = new Gauge({
     name: 'booking_counter_drift_slots',
     help: 'Sum of |booked_slots - confirmed slots| over all matches, at the last reconciliation',
+    aggregator: 'max',
     registers: [this.registry],
   });
 
   readonly waitlistOfferMismatches = new Gauge({
     name: 'waitlist_offer_mismatches',
     help: 'Waitlist entries that disagree with the hold of their offer, at the last reconciliation',
+    aggregator: 'max',
     registers: [this.registry],
   });
 
   readonly waitlistWaitingEntries = new Gauge({
     name: 'waitlist_waiting_entries',
     help: 'Waitlist entries waiting for an offer, over all matches, at the last reconciliation',
+    aggregator: 'max',
     registers: [this.registry],
   });
 
@@ -176,6 +187,7 @@ export class Metrics {
   readonly webhookOldestPending = new Gauge({
     name: 'webhook_oldest_pending_delivery_seconds',
     help: 'Age of the oldest webhook delivery not yet delivered nor failed, refreshed by the dispatching instance at most every 10 s',
+    aggregator: 'max',
     registers: [this.registry],
   });
 
@@ -209,6 +221,12 @@ export class Metrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+    clusterWorker?.serveRegistry(this.registry);
+  }
+
+  /** What GET /metrics answers: this process's registry, or in a cluster worker the whole instance's, summed by the primary. */
+  exposition(): Promise<string> {
+    return clusterWorker ? clusterWorker.instanceMetrics() : this.registry.metrics();
   }
 
   /** Pool gauges read at scrape time from a source such as pg-pool. */

@@ -18,6 +18,7 @@ import type * as PgModule from '@opentelemetry/instrumentation-pg';
 import type * as SdkNode from '@opentelemetry/sdk-node';
 import pino from 'pino';
 import { describeError } from '../errors/describe-error';
+import { workerLogFields } from '../lifecycle/cluster-worker';
 
 /** Paths never worth a trace: polled by machines every few seconds. */
 const UNTRACED_PATHS = ['/health/', '/metrics'];
@@ -45,7 +46,7 @@ export function tracingConfigured(env: Environment): boolean {
  */
 function startTracing(env: Environment): void {
   if (running || !tracingConfigured(env)) return;
-  const log = pino({ base: { service: 'match-booking', context: 'Tracing' } }, pino.destination({ dest: 1, sync: true }));
+  const log = pino({ base: { service: 'match-booking', ...workerLogFields(), context: 'Tracing' } }, pino.destination({ dest: 1, sync: true }));
   // The SDK reports export failures and bad settings through diag; without a logger they vanish.
   diag.setLogger(diagToPino(log), { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true });
 

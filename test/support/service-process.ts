@@ -17,17 +17,23 @@ export interface ServiceProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+export interface ServiceProcessOptions {
+  /** Its own process group (its pid is the group id), so a test can signal the group as an orchestrator does. */
+  detached?: boolean;
+}
+
 /**
  * Starts the built service (dist/, made by `npm run build`, which `npm test` runs first) as a
  * child process, the way it runs in production, and waits until /health/ready answers 200.
  * `env` is its whole configuration on top of NODE_ENV=test, a free PORT, GENEROUS_RATE_LIMITS and QUIET_WEBHOOKS.
  */
-export async function startServiceProcess(env: Record<string, string>, readyTimeoutMs = 30_000): Promise<ServiceProcess> {
+export async function startServiceProcess(env: Record<string, string>, readyTimeoutMs = 30_000, options: ServiceProcessOptions = {}): Promise<ServiceProcess> {
   if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run "npm run build" first (npm test does)`);
   const port = await freePort();
   const child = spawn(process.execPath, [MAIN], {
-    env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', HOST: '127.0.0.1', PORT: String(port), ...GENEROUS_RATE_LIMITS, ...QUIET_WEBHOOKS, ...env },
+    env: serviceEnvironment(port, env),
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: options.detached ?? false,
   });
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -51,6 +57,23 @@ export async function startServiceProcess(env: Record<string, string>, readyTime
   }
   child.kill('SIGKILL');
   throw new Error(`The service did not become ready on port ${port}:\n${output}`);
+}
+
+function serviceEnvironment(port: number, env: Record<string, string>): NodeJS.ProcessEnv {
+  return { PATH: process.env.PATH ?? '', NODE_ENV: 'test', HOST: '127.0.0.1', PORT: String(port), ...GENEROUS_RATE_LIMITS, ...QUIET_WEBHOOKS, ...env };
+}
+
+/** Runs the built service with `env` until it exits by itself (a refused configuration, say); kills it after `timeoutMs`. */
+export async function runServiceProcessToExit(env: Record<string, string>, timeoutMs = 20_000): Promise<{ code: number | null; output: string }> {
+  if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run "npm run build" first (npm test does)`);
+  const child = spawn(process.execPath, [MAIN], { env: serviceEnvironment(await freePort(), env), stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (exitCode) => resolve(exitCode)));
+  clearTimeout(timer);
+  return { code, output };
 }
 
 /** Kills the process if it still runs and waits for it to exit. */
