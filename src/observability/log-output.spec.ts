@@ -68,6 +68,12 @@ describe('serializeError', () => {
     expect(JSON.stringify(serialized)).not.toContain('hunter2');
   });
 
+  it('should censor an object that is not an error in a copy, leaving the caller\'s object alone', () => {
+    const failure = { reason: 'refused', secret: 's3cret' };
+    expect(serializeError(failure)).toEqual({ reason: 'refused', secret: '[redacted]' });
+    expect(failure.secret).toBe('s3cret');
+  });
+
   it('should pass anything that is not an object through', () => {
     expect(serializeError('text')).toBe('text');
     expect(serializeError(undefined)).toBeUndefined();

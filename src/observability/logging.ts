@@ -56,12 +56,17 @@ export function createRootLogger(config: Pick<AppConfig, 'logLevel' | 'env'>, de
 const SECRET_MEMBER = /password|secret|token|authorization|cookie/i;
 const CENSORED = '[redacted]';
 
-/** pino's error serializer (type, message, stack, cause, own members), with secret-looking members censored. */
+/**
+ * pino's error serializer (type, message, stack, cause, own members), with secret-looking members
+ * censored. It hands back an object that is not an error as it is: that one is copied first, so
+ * that logging never changes the caller's object.
+ */
 export function serializeError(error: unknown): unknown {
   if (typeof error !== 'object' || error === null) return error;
-  const serialized = pino.stdSerializers.err(error as Error) as unknown as Record<string, unknown>;
-  for (const member of Object.keys(serialized)) if (SECRET_MEMBER.test(member)) serialized[member] = CENSORED;
-  return serialized;
+  const serialized = pino.stdSerializers.err(error as Error) as unknown;
+  const fields = serialized === error ? { ...(error as Record<string, unknown>) } : (serialized as Record<string, unknown>);
+  for (const member of Object.keys(fields)) if (SECRET_MEMBER.test(member)) fields[member] = CENSORED;
+  return fields;
 }
 
 /**
