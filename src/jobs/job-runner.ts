@@ -1,4 +1,4 @@
-import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { type BeforeApplicationShutdown, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import type { QueryRunner } from 'typeorm';
 import { tryTransactionLock } from '../database/advisory-locks';
 import { TransactionRunner } from '../database/transaction-runner';
@@ -35,7 +35,7 @@ export interface PeriodicJob<T> {
  * in booking_job_runs_total; on shutdown no new step starts and the running ones are awaited.
  */
 @Injectable()
-export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown {
+export class JobRunner implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(JobRunner.name);
   private readonly jobs: Array<PeriodicJob<unknown>> = [];
   private readonly timers: NodeJS.Timeout[] = [];
@@ -71,7 +71,8 @@ export class JobRunner implements OnApplicationBootstrap, OnApplicationShutdown 
     }
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  /** Before any module's onApplicationShutdown, which is where the database pool is destroyed: the steps under way still have it. */
+  async beforeApplicationShutdown(): Promise<void> {
     this.stopping = true;
     for (const timer of this.timers) clearInterval(timer);
     await Promise.all(this.running.values());

@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { type BeforeApplicationShutdown, Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { context, propagation, type Span, SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { Metrics } from '../observability/metrics';
@@ -36,7 +36,7 @@ const RETRY_JITTER = 0.2;
  * booking.ids on the batch span that decided it), which leads back to the trace that made the event.
  */
 @Injectable()
-export class WebhookRelay implements OnApplicationBootstrap, OnApplicationShutdown {
+export class WebhookRelay implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(WebhookRelay.name);
   private readonly claimFailures = new RepeatedFailureLog(this.logger, 'Claiming webhook deliveries');
   private readonly config: AppConfig['webhooks'];
@@ -68,8 +68,11 @@ export class WebhookRelay implements OnApplicationBootstrap, OnApplicationShutdo
     this.timer.unref();
   }
 
-  /** No new claims; the attempts under way finish (each bounded by WEBHOOK_TIMEOUT_MS). */
-  async onApplicationShutdown(): Promise<void> {
+  /**
+   * No new claims; the attempts under way finish (each bounded by WEBHOOK_TIMEOUT_MS) and record
+   * their outcome, before any module's onApplicationShutdown destroys the database pool.
+   */
+  async beforeApplicationShutdown(): Promise<void> {
     this.stopping = true;
     clearInterval(this.timer);
     await this.claiming;

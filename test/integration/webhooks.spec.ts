@@ -257,6 +257,27 @@ describe('webhooks', () => {
     }
   });
 
+  it('should record the outcome of an attempt under way when its instance shuts down', async () => {
+    // The receiver answers 200 only after the instance has begun to shut down.
+    const hooks = await receiver(0, () => new Promise((resolve) => setTimeout(() => resolve(200), 1_000)));
+    const home = await startTestApp({ ...FAST_WEBHOOKS, WEBHOOK_RELAY_INTERVAL_MS: '0' });
+    try {
+      await register(home, hooks.url, ['match.created']);
+      const relay = await startTestApp({ ...FAST_WEBHOOKS, WEBHOOK_TIMEOUT_MS: '5000' }, { sharedDatabaseUrl: home.databaseUrl });
+      await createMatch(home, 1, 'Delivered during a shutdown');
+      await hooks.waitFor((received) => received.length >= 1, 15_000, 'the attempt');
+      await relay.close();
+
+      const deliveries = await home.dataSource.query<Array<{ status: string; attempts: number; last_status: number | null }>>(
+        'SELECT status, attempts, last_status FROM webhook_deliveries',
+      );
+      expect(deliveries).toEqual([{ status: 'delivered', attempts: 1, last_status: 200 }]);
+      expect(hooks.received).toHaveLength(1);
+    } finally {
+      await home.close();
+    }
+  });
+
   it('should make deliveries only for events committed after the endpoint was there, and report them', async () => {
     const hooks = await receiver();
     await untilDispatched(t, await createMatch(t, 1, 'Before the endpoint'));

@@ -7,8 +7,8 @@ export interface ReceivedWebhook {
   receivedAt: number;
 }
 
-/** What the receiver does with its n-th request (from 1): answer with a status, or never answer. */
-export type ReceiverBehaviour = (request: ReceivedWebhook, n: number) => number | 'hang';
+/** What the receiver does with its n-th request (from 1): answer with a status (at once, or when the promise settles), or never answer. */
+export type ReceiverBehaviour = (request: ReceivedWebhook, n: number) => number | 'hang' | Promise<number>;
 
 export interface WebhookReceiver {
   url: string;
@@ -38,7 +38,9 @@ export async function startWebhookReceiver(port = 0, behaviour: ReceiverBehaviou
         hanging.add(response);
         return;
       }
-      response.writeHead(answer, { 'content-type': 'text/plain' }).end(answer < 300 ? 'ok' : 'no');
+      const reply = (status: number) => response.writeHead(status, { 'content-type': 'text/plain' }).end(status < 300 ? 'ok' : 'no');
+      if (typeof answer === 'number') reply(answer);
+      else void answer.then(reply);
     });
   });
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
