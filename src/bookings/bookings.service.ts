@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { type BeforeApplicationShutdown, Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { type KeysetPosition, type Page, toPage } from '../database/sql';
 import { TransactionRunner } from '../database/transaction-runner';
@@ -29,7 +29,7 @@ export interface BookingListQuery {
 }
 
 @Injectable()
-export class BookingsService {
+export class BookingsService implements BeforeApplicationShutdown {
   private readonly maxSlotsPerBooking: number;
   private readonly reservationQueue: CoalescingQueue<BookingRequest, Booking>;
 
@@ -52,6 +52,16 @@ export class BookingsService {
       runBatch: (requests) => reservations.reserve(requests),
       spans: { name: 'booking', keyAttribute: 'booking.match_id', keysAttribute: 'booking.batch.matches' },
     });
+  }
+
+  /**
+   * The shutdown drains the requests whose clients are still connected; this lets the batches of
+   * the others finish too, before TypeORM's onApplicationShutdown destroys the pool under them.
+   * Bounded: a waiting request gives up after the lock timeout, and a batch's statements have
+   * timeouts of their own.
+   */
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.reservationQueue.whenIdle();
   }
 
   /**

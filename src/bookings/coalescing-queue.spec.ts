@@ -53,6 +53,25 @@ describe('CoalescingQueue', () => {
     expect(q.waitingRequests).toBe(0);
   });
 
+  it('should say when it is idle: no request waiting and no batch running', async () => {
+    const { batches, runBatch } = controllableRunner();
+    const { q, submit } = queue(runBatch);
+    await expect(q.whenIdle()).resolves.toBeUndefined();
+
+    const requests = [submit('m', 1), submit('a', 2), submit('b', 3)];
+    let idle = false;
+    void q.whenIdle().then(() => (idle = true));
+    batches[0]!.finish();
+    await flush();
+    expect(batches).toHaveLength(2);
+    expect(idle).toBe(false);
+
+    batches[1]!.finish();
+    await Promise.all(requests);
+    await flush();
+    expect(idle).toBe(true);
+  });
+
   it('should run up to maxConcurrentBatches batches at once, never two with the same key', async () => {
     const { batches, runBatch, contents } = controllableRunner();
     const { submit } = queue(runBatch, { maxConcurrentBatches: 3 });

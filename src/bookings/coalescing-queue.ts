@@ -82,12 +82,24 @@ export class CoalescingQueue<TRequest, TResult> {
   /** Start times of the running batches that are not a rush (those count against maxConcurrentBatches). */
   private readonly ordinaryRunning = new Set<number>();
   private stallCheck: NodeJS.Timeout | undefined;
+  /** Batches running now, rushes included. */
+  private runningBatches = 0;
+  private readonly idleWaiters: Array<() => void> = [];
 
   constructor(private readonly options: CoalescingQueueOptions<TRequest, TResult>) {}
 
   /** Requests waiting for a batch (not running), for tests and metrics. */
   get waitingRequests(): number {
     return this.waiting.length;
+  }
+
+  /**
+   * Resolves once no request waits and no batch runs: at shutdown, the batches of requests
+   * already taken (whose clients may have gone) finish while the database pool is still open.
+   */
+  whenIdle(): Promise<void> {
+    if (this.waiting.length === 0 && this.runningBatches === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   submit(key: string, request: TRequest): Promise<TResult> {
@@ -192,6 +204,7 @@ export class CoalescingQueue<TRequest, TResult> {
     // Two batches started in the same microsecond must still count twice.
     while (this.ordinaryRunning.has(startedAt)) startedAt += 0.001;
     if (!rush) this.ordinaryRunning.add(startedAt);
+    this.runningBatches += 1;
     const batchSpan = this.startBatchSpan(batch, rush);
     try {
       const outcomes = await context.with(trace.setSpan(batch[0]!.context, batchSpan), () => this.options.runBatch(batch.map((entry) => entry.request)));
@@ -210,7 +223,9 @@ export class CoalescingQueue<TRequest, TResult> {
       batchSpan.end();
       for (const entry of batch) this.busyKeys.delete(entry.key);
       if (!rush) this.ordinaryRunning.delete(startedAt);
+      this.runningBatches -= 1;
       this.startBatches();
+      if (this.waiting.length === 0 && this.runningBatches === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
     }
   }
 
