@@ -1,6 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
-import { processTree } from './process-tree';
+import { processTree, statFields } from './process-tree';
 
 /** Clock ticks per second of /proc/<pid>/stat's times (getconf CLK_TCK; 100 on Linux in practice). */
 const TICKS_PER_SECOND = ((): number => {
@@ -23,14 +22,9 @@ export async function cpuSeconds(pid: number, withWorkers = false): Promise<numb
 }
 
 async function processCpuSeconds(pid: number): Promise<number | null> {
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) is in parentheses and may hold spaces: count fields after its end.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const userTicks = Number(fields[11]);
-    const systemTicks = Number(fields[12]);
-    return Number.isFinite(userTicks) && Number.isFinite(systemTicks) ? (userTicks + systemTicks) / TICKS_PER_SECOND : null;
-  } catch {
-    return null;
-  }
+  const fields = await statFields(pid);
+  if (!fields) return null;
+  const userTicks = Number(fields[11]);
+  const systemTicks = Number(fields[12]);
+  return Number.isFinite(userTicks) && Number.isFinite(systemTicks) ? (userTicks + systemTicks) / TICKS_PER_SECOND : null;
 }

@@ -98,8 +98,12 @@ export class CoalescingQueue<TRequest, TResult> {
    * already taken (whose clients may have gone) finish while the database pool is still open.
    */
   whenIdle(): Promise<void> {
-    if (this.waiting.length === 0 && this.runningBatches === 0) return Promise.resolve();
+    if (this.isIdle()) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private isIdle(): boolean {
+    return this.waiting.length === 0 && this.runningBatches === 0;
   }
 
   submit(key: string, request: TRequest): Promise<TResult> {
@@ -225,7 +229,7 @@ export class CoalescingQueue<TRequest, TResult> {
       if (!rush) this.ordinaryRunning.delete(startedAt);
       this.runningBatches -= 1;
       this.startBatches();
-      if (this.waiting.length === 0 && this.runningBatches === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+      if (this.isIdle()) for (const resolve of this.idleWaiters.splice(0)) resolve();
     }
   }
 

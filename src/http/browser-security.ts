@@ -24,7 +24,7 @@ export function securityHeaders(): RequestHandler {
  * of the request), so they are worked out once at startup and then set in one step, instead of
  * running helmet's dozen middlewares on every request.
  */
-export function headersSetBy(middleware: RequestHandler): ReadonlyArray<readonly [string, string]> {
+function headersSetBy(middleware: RequestHandler): ReadonlyArray<readonly [string, string]> {
   const headers = new Map<string, string>();
   const response = {
     setHeader: (name: string, value: unknown) => headers.set(name, String(value)),

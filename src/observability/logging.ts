@@ -116,7 +116,8 @@ export function requestLogging(logger: Logger): RequestHandler {
     response.setHeader('X-Request-Id', id);
     const fields: RequestFields = { id, method: request.method, url: request.originalUrl, clientAddress: request.ip, remoteAddress: request.socket.remoteAddress };
     const log = logger.child({ req: fields });
-    Object.assign(request, { id });
+    // The problem+json answers quote it (requestId).
+    (request as typeof request & { id: string }).id = id;
     if (!QUIET_PATHS.some((path) => fields.url.startsWith(path))) {
       const startedAt = performance.now();
       response.once('close', () => {
