@@ -7,8 +7,8 @@ import { ApiProblems } from '../errors/api-problems.decorator';
 import { uuidPipe } from '../errors/request-validation';
 import { cursorPosition } from '../http/cursor';
 import { DEFAULT_PAGE_SIZE } from '../http/page-query.dto';
-import { CurrentIdempotentWrite, Idempotent } from '../idempotency/idempotent.decorator';
-import type { IdempotentWrite } from '../idempotency/idempotent-write';
+import { type IdempotencyKeyed, IdempotencyKey } from '../idempotency/idempotent.decorator';
+import { IdempotencyService } from '../idempotency/idempotency.service';
 import type { Booking } from './booking';
 import { BookingPageResponse, BookingResponse, CreateBookingDto, ListBookingsQueryDto, RescheduleBookingDto } from './dto/booking.dto';
 import { BookingsService } from './bookings.service';
@@ -18,20 +18,22 @@ import { BookingsService } from './bookings.service';
 @ApiProblems(401)
 @Controller()
 export class BookingsController {
-  constructor(private readonly bookings: BookingsService) {}
+  constructor(
+    private readonly bookings: BookingsService,
+    private readonly idempotency: IdempotencyService,
+  ) {}
 
   @Post('matches/:id/bookings')
   @ApiOperation({ summary: 'Book slots of a match for the caller' })
   @ApiCreatedResponse({ type: BookingResponse })
   @ApiProblems(400, 404, 409, 413, 415, 422, 503)
-  @Idempotent()
   book(
     @CurrentCaller() caller: Caller,
     @Param('id', uuidPipe('id')) matchId: string,
     @Body() body: CreateBookingDto,
-    @CurrentIdempotentWrite() idempotency: IdempotentWrite | undefined,
+    @IdempotencyKey() key: IdempotencyKeyed | undefined,
   ): Promise<Booking> {
-    return this.bookings.book(caller, matchId, body.slots, idempotency);
+    return this.idempotency.run(key, (write) => this.bookings.book(caller, matchId, body.slots, write));
   }
 
   @Get('bookings')
@@ -60,14 +62,13 @@ export class BookingsController {
   @ApiOperation({ summary: 'Move a booking to another match atomically (both match rows locked in id order)' })
   @ApiOkResponse({ type: BookingResponse })
   @ApiProblems(400, 404, 409, 413, 415, 422, 503)
-  @Idempotent()
   reschedule(
     @CurrentCaller() caller: Caller,
     @Param('id', uuidPipe('id')) id: string,
     @Body() body: RescheduleBookingDto,
-    @CurrentIdempotentWrite() idempotency: IdempotentWrite | undefined,
+    @IdempotencyKey() key: IdempotencyKeyed | undefined,
   ): Promise<Booking> {
-    return this.bookings.reschedule(caller, id, body.toMatchId, idempotency);
+    return this.idempotency.run(key, (write) => this.bookings.reschedule(caller, id, body.toMatchId, write));
   }
 
   @Post('bookings/:id/cancel')
@@ -75,12 +76,11 @@ export class BookingsController {
   @ApiOperation({ summary: 'Cancel a booking and give its slots back; cancelling again answers the same' })
   @ApiOkResponse({ type: BookingResponse })
   @ApiProblems(400, 404, 409, 422, 503)
-  @Idempotent()
   cancel(
     @CurrentCaller() caller: Caller,
     @Param('id', uuidPipe('id')) id: string,
-    @CurrentIdempotentWrite() idempotency: IdempotentWrite | undefined,
+    @IdempotencyKey() key: IdempotencyKeyed | undefined,
   ): Promise<Booking> {
-    return this.bookings.cancel(caller, id, idempotency);
+    return this.idempotency.run(key, (write) => this.bookings.cancel(caller, id, write));
   }
 }

@@ -6,8 +6,8 @@ import type { Booking } from '../bookings/booking';
 import { BookingResponse } from '../bookings/dto/booking.dto';
 import { ApiProblems } from '../errors/api-problems.decorator';
 import { uuidPipe } from '../errors/request-validation';
-import { CurrentIdempotentWrite, Idempotent } from '../idempotency/idempotent.decorator';
-import type { IdempotentWrite } from '../idempotency/idempotent-write';
+import { type IdempotencyKeyed, IdempotencyKey } from '../idempotency/idempotent.decorator';
+import { IdempotencyService } from '../idempotency/idempotency.service';
 import { CreateHoldDto, HoldResponse } from './dto/hold.dto';
 import type { Hold } from './hold';
 import { HoldsService } from './holds.service';
@@ -17,20 +17,22 @@ import { HoldsService } from './holds.service';
 @ApiProblems(401)
 @Controller()
 export class HoldsController {
-  constructor(private readonly holds: HoldsService) {}
+  constructor(
+    private readonly holds: HoldsService,
+    private readonly idempotency: IdempotencyService,
+  ) {}
 
   @Post('matches/:id/holds')
   @ApiOperation({ summary: 'Hold slots of a match for HOLD_TTL_MS (default 10 minutes); they count against availability' })
   @ApiCreatedResponse({ type: HoldResponse })
   @ApiProblems(400, 404, 409, 413, 415, 422, 503)
-  @Idempotent()
   create(
     @CurrentCaller() caller: Caller,
     @Param('id', uuidPipe('id')) matchId: string,
     @Body() body: CreateHoldDto,
-    @CurrentIdempotentWrite() idempotency: IdempotentWrite | undefined,
+    @IdempotencyKey() key: IdempotencyKeyed | undefined,
   ): Promise<Hold> {
-    return this.holds.create(caller, matchId, body.slots, idempotency);
+    return this.idempotency.run(key, (write) => this.holds.create(caller, matchId, body.slots, write));
   }
 
   @Get('holds/:id')
@@ -45,13 +47,12 @@ export class HoldsController {
   @ApiOperation({ summary: 'Turn the hold into a confirmed booking; 410 once it has expired' })
   @ApiCreatedResponse({ type: BookingResponse })
   @ApiProblems(400, 404, 409, 410, 422, 503)
-  @Idempotent()
   confirm(
     @CurrentCaller() caller: Caller,
     @Param('id', uuidPipe('id')) id: string,
-    @CurrentIdempotentWrite() idempotency: IdempotentWrite | undefined,
+    @IdempotencyKey() key: IdempotencyKeyed | undefined,
   ): Promise<Booking> {
-    return this.holds.confirm(caller, id, idempotency);
+    return this.idempotency.run(key, (write) => this.holds.confirm(caller, id, write));
   }
 
   @Delete('holds/:id')

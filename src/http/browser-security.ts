@@ -1,7 +1,7 @@
 import type { CorsOptions } from '@nestjs/common/interfaces/external/cors-options.interface';
 import type { Request, RequestHandler, Response } from 'express';
 import helmet from 'helmet';
-import { IDEMPOTENCY_KEY_HEADER, REPLAYED_HEADER } from '../idempotency/idempotency.interceptor';
+import { IDEMPOTENCY_KEY_HEADER, REPLAYED_HEADER } from '../idempotency/idempotent.decorator';
 
 /**
  * helmet's security headers (Content-Security-Policy, Strict-Transport-Security,

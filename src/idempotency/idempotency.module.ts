@@ -1,12 +1,11 @@
 import { Module } from '@nestjs/common';
-import { IdempotencyInterceptor } from './idempotency.interceptor';
 import { IdempotencyPurger } from './idempotency-purger';
 import { IdempotencyRepository } from './idempotency.repository';
 import { IdempotencyService } from './idempotency.service';
 
-/** Idempotency-Key handling: routes opt in with @Idempotent() (idempotent.decorator.ts). */
+/** Idempotency-Key handling: routes opt in with @IdempotencyKey() (idempotent.decorator.ts). */
 @Module({
-  providers: [IdempotencyRepository, IdempotencyService, IdempotencyInterceptor, IdempotencyPurger],
-  exports: [IdempotencyRepository, IdempotencyService, IdempotencyInterceptor],
+  providers: [IdempotencyRepository, IdempotencyService, IdempotencyPurger],
+  exports: [IdempotencyRepository, IdempotencyService],
 })
 export class IdempotencyModule {}

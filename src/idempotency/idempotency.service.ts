@@ -6,6 +6,7 @@ import { IdempotencyInFlightError, IdempotencyKeyReusedError } from '../errors/d
 import { type LockHandle, LockService, LockUnavailableError } from '../locks/lock.service';
 import { REDIS_CLIENT } from '../redis/redis.module';
 import { type IdempotencyScope, IdempotencyRepository, type StoredResponse } from './idempotency.repository';
+import type { IdempotencyKeyed } from './idempotent.decorator';
 import { IdempotentWrite, ReplayStoredResponse } from './idempotent-write';
 
 export interface IdempotentRequest {
@@ -26,7 +27,7 @@ const IN_FLIGHT_TTL_MS = 60_000;
  * first request is still running is a 409. Only successes are stored, so a retry after a 409,
  * 429 or 5xx runs again. PostgreSQL is the truth (the record commits with the write, see
  * idempotent-write.ts); Redis holds the in-flight lock and a cache of completed responses, and
- * the service works without it. Routes opt in with @Idempotent() (idempotent.decorator.ts).
+ * the service works without it. Routes opt in with @IdempotencyKey() (idempotent.decorator.ts).
  */
 @Injectable()
 export class IdempotencyService {
@@ -46,6 +47,19 @@ export class IdempotencyService {
 
   static hashRequest(parts: unknown): string {
     return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
+  }
+
+  /**
+   * A route's write: without an Idempotency-Key it just runs. With one, it runs once per key
+   * (execute); a retry gets the recorded answer, marked as a replay, which is the JSON of an
+   * earlier T (Dates as ISO strings).
+   */
+  async run<T>(keyed: IdempotencyKeyed | undefined, operation: (write: IdempotentWrite | undefined) => Promise<T>): Promise<T> {
+    if (keyed === undefined) return operation(undefined);
+    const outcome = await this.execute(keyed.request, operation);
+    if (!outcome.replayed) return outcome.value;
+    keyed.replayed(outcome.status);
+    return outcome.body as T;
   }
 
   /** Runs the write once per key: replays a recorded answer, or runs `operation` with the IdempotentWrite it must pass on. */

@@ -7,8 +7,8 @@ import { ApiProblems } from '../errors/api-problems.decorator';
 import { uuidPipe } from '../errors/request-validation';
 import { cursorPosition } from '../http/cursor';
 import { DEFAULT_PAGE_SIZE } from '../http/page-query.dto';
-import { CurrentIdempotentWrite, Idempotent } from '../idempotency/idempotent.decorator';
-import type { IdempotentWrite } from '../idempotency/idempotent-write';
+import { type IdempotencyKeyed, IdempotencyKey } from '../idempotency/idempotent.decorator';
+import { IdempotencyService } from '../idempotency/idempotency.service';
 import { JoinWaitlistDto, ListWaitlistQueryDto, WaitlistEntryResponse, WaitlistPageResponse } from './dto/waitlist.dto';
 import type { WaitlistEntry } from './waitlist-entry';
 import { WaitlistService } from './waitlist.service';
@@ -18,20 +18,22 @@ import { WaitlistService } from './waitlist.service';
 @ApiProblems(401)
 @Controller()
 export class WaitlistController {
-  constructor(private readonly waitlist: WaitlistService) {}
+  constructor(
+    private readonly waitlist: WaitlistService,
+    private readonly idempotency: IdempotencyService,
+  ) {}
 
   @Post('matches/:id/waitlist')
   @ApiOperation({ summary: 'Join the waitlist of a sold-out match; freed slots are offered first come, first served, as holds' })
   @ApiCreatedResponse({ type: WaitlistEntryResponse })
   @ApiProblems(400, 404, 409, 413, 415, 422, 503)
-  @Idempotent()
   join(
     @CurrentCaller() caller: Caller,
     @Param('id', uuidPipe('id')) matchId: string,
     @Body() body: JoinWaitlistDto,
-    @CurrentIdempotentWrite() idempotency: IdempotentWrite | undefined,
+    @IdempotencyKey() key: IdempotencyKeyed | undefined,
   ): Promise<WaitlistEntry> {
-    return this.waitlist.join(caller, matchId, body.slots, idempotency);
+    return this.idempotency.run(key, (write) => this.waitlist.join(caller, matchId, body.slots, write));
   }
 
   @Get('waitlist')

@@ -122,6 +122,21 @@ describe('API documentation', () => {
     },
   );
 
+  it('should describe the optional Idempotency-Key header on exactly the writes that take one', () => {
+    const withKey = allOperations()
+      .filter(({ operation }) => (operation.parameters ?? []).some((parameter) => parameter.in === 'header' && parameter.name === 'Idempotency-Key'))
+      .map(({ method, path }) => `${method} ${path}`);
+
+    expect(withKey.sort()).toEqual([
+      'post /api/v1/bookings/{id}/cancel',
+      'post /api/v1/bookings/{id}/reschedule',
+      'post /api/v1/holds/{id}/confirm',
+      'post /api/v1/matches/{id}/bookings',
+      'post /api/v1/matches/{id}/holds',
+      'post /api/v1/matches/{id}/waitlist',
+    ]);
+  });
+
   it('should describe the problem schema with type, title, status and detail required', () => {
     const problem = document.components.schemas.ProblemResponse;
 
