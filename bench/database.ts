@@ -4,6 +4,8 @@ import { startEmbeddedPostgres } from '../src/database/embedded-postgres';
 
 /** The database the bench creates, fills and drops; it never touches the service's own data. */
 export const BENCH_DATABASE = 'match_booking_bench';
+/** Session advisory lock a run holds on the maintenance database (any fixed number; see lockBenchDatabase). */
+const BENCH_LOCK_KEY = 7_146_281_937;
 
 export interface DatabaseServer {
   source: 'DATABASE_URL' | 'embedded';
@@ -48,6 +50,29 @@ export function benchDatabaseUrl(server: DatabaseServer): string {
   return url.toString();
 }
 
+/**
+ * Makes this run the only one on the server: a second run would drop this run's database under
+ * its service (createBenchDatabase drops a leftover WITH (FORCE)). Held by one session until the
+ * returned function ends it, or until the process dies, which ends the session too. Runs whose
+ * DATABASE_URLs name different databases of one server do not see each other's lock.
+ */
+export async function lockBenchDatabase(server: DatabaseServer, lockKey = BENCH_LOCK_KEY): Promise<() => Promise<void>> {
+  const client = await connectMaintenanceClient(server);
+  let locked: boolean;
+  try {
+    const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [lockKey]);
+    locked = rows[0]?.locked === true;
+  } catch (error) {
+    await client.end();
+    throw error;
+  }
+  if (!locked) {
+    await client.end();
+    throw new Error(`Another bench run is using database ${BENCH_DATABASE} on ${server.address}: wait until it has finished`);
+  }
+  return () => client.end();
+}
+
 /** Drops the bench database if a previous run left it, and creates it empty. */
 export async function createBenchDatabase(server: DatabaseServer): Promise<string> {
   await withMaintenanceClient(server, async (client) => {
@@ -72,13 +97,18 @@ async function dropDatabase(client: Client): Promise<void> {
   await client.query(`DROP DATABASE IF EXISTS ${client.escapeIdentifier(BENCH_DATABASE)} WITH (FORCE)`);
 }
 
-async function withMaintenanceClient(server: DatabaseServer, work: (client: Client) => Promise<void>): Promise<void> {
+async function connectMaintenanceClient(server: DatabaseServer): Promise<Client> {
   const client = new Client({ connectionString: server.maintenanceUrl, application_name: 'match-booking-bench' });
   try {
     await client.connect();
   } catch (error) {
     throw new Error(`Cannot connect to the PostgreSQL server at ${server.address} (${server.source})`, { cause: error });
   }
+  return client;
+}
+
+async function withMaintenanceClient(server: DatabaseServer, work: (client: Client) => Promise<void>): Promise<void> {
+  const client = await connectMaintenanceClient(server);
   try {
     await work(client);
   } finally {

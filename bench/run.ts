@@ -10,7 +10,15 @@ import { loadConfig } from '../src/config/app-config';
 import { BookingApi, randomJwtSecret } from './api';
 import { renderChart } from './chart';
 import { CheckLog } from './checks';
-import { BENCH_DATABASE, createBenchDatabase, type DatabaseServer, dropBenchDatabase, openBenchPool, resolveDatabaseServer } from './database';
+import {
+  BENCH_DATABASE,
+  createBenchDatabase,
+  type DatabaseServer,
+  dropBenchDatabase,
+  lockBenchDatabase,
+  openBenchPool,
+  resolveDatabaseServer,
+} from './database';
 import { describeGit, describeMachine } from './machine';
 import { type MemoryReport, RssSampler } from './memory';
 import { type BenchOptions, parseOptions, UsageError } from './options';
@@ -79,6 +87,7 @@ async function main(): Promise<number> {
     progress.step(STEP.prepare);
     const server = await resolveDatabaseServer(process.env, (message) => log(`embedded PostgreSQL: ${message}`));
     cleanup.add('release the database server', () => server.release());
+    cleanup.add('unlock the bench database', await lockBenchDatabase(server));
     const databaseUrl = await createBenchDatabase(server);
     if (!options.keep) cleanup.add(`drop database ${BENCH_DATABASE}`, () => dropBenchDatabase(server));
     const db = openBenchPool(databaseUrl);
