@@ -1,5 +1,5 @@
 import { type CallHandler, type ExecutionContext, Injectable, type NestInterceptor } from '@nestjs/common';
-import type { Request, Response } from 'express';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { from, lastValueFrom, map, type Observable } from 'rxjs';
 import type { AuthenticatedRequest } from '../auth/auth.decorators';
 import { RequestValidationError } from '../errors/request-validation';
@@ -28,9 +28,9 @@ export class IdempotencyInterceptor implements NestInterceptor {
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     const http = context.switchToHttp();
     const request = http.getRequest<IdempotentHttpRequest>();
-    const response = http.getResponse<Response>();
+    const reply = http.getResponse<FastifyReply>();
     // Nest has set the route's success status (201 for POST, or its @HttpCode) before interceptors run.
-    const idempotent = idempotentRequest(request, response.statusCode);
+    const idempotent = idempotentRequest(request, reply.statusCode);
     if (!idempotent) return next.handle();
     const outcome = this.idempotency.execute(idempotent, (write) => {
       request.idempotentWrite = write;
@@ -39,8 +39,8 @@ export class IdempotencyInterceptor implements NestInterceptor {
     return from(outcome).pipe(
       map((answer) => {
         if (!answer.replayed) return answer.value;
-        response.status(answer.status);
-        response.setHeader(REPLAYED_HEADER, 'true');
+        reply.code(answer.status);
+        reply.header(REPLAYED_HEADER, 'true');
         return answer.body;
       }),
     );
@@ -66,14 +66,18 @@ function idempotentRequest(request: IdempotentHttpRequest, successStatus: number
   const endpoint = `${request.method} ${routeTemplate(request)}`;
   return {
     scope: { customerId: caller.customerId, endpoint, key },
-    requestHash: IdempotencyService.hashRequest({ endpoint, params: request.params, body: request.body as unknown }),
+    requestHash: IdempotencyService.hashRequest({ endpoint, params: request.params, body: request.body }),
     successStatus,
   };
 }
 
-/** The template the request was routed by, e.g. /api/v1/matches/:id/bookings. */
-function routeTemplate(request: Request): string {
-  const path = (request.route as { path?: unknown } | undefined)?.path;
+/**
+ * The template the request was routed by, e.g. /api/v1/matches/:id/bookings. Stored in the
+ * keys' scope: Fastify's route url has the form Express's route path had (`:name` parameters,
+ * the prefix included), so keys stored under Express still match.
+ */
+function routeTemplate(request: FastifyRequest): string {
+  const path = request.routeOptions.url;
   if (typeof path !== 'string') throw new Error(`No route template for ${request.method} ${request.originalUrl}`);
   return path;
 }
