@@ -1,5 +1,5 @@
 // Jest runs the TypeScript sources through SWC (decorator metadata on) and transforms the
-// ESM-only packages (@nestjs, jose) to CommonJS; plain ts-jest cannot load them.
+// ESM-only packages (@nestjs, jose, and content-disposition of @fastify/static) to CommonJS; plain ts-jest cannot load them.
 const fs = require('node:fs');
 const swcConfig = JSON.parse(fs.readFileSync(`${__dirname}/.swcrc`, 'utf8'));
 
@@ -10,7 +10,7 @@ module.exports = {
   roots: ['<rootDir>/src', '<rootDir>/test'],
   testMatch: ['**/*.spec.ts'],
   transform: { '^.+\\.(t|j)s$': ['@swc/jest', { ...swcConfig, swcrc: false }] },
-  transformIgnorePatterns: ['/node_modules/(?!(@nestjs|jose)/)'],
+  transformIgnorePatterns: ['/node_modules/(?!(@nestjs|jose|content-disposition)/)'],
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',
   testTimeout: Number(process.env.TEST_TIMEOUT_MS ?? 60_000),

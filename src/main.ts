@@ -1,12 +1,12 @@
-// First of all: tracing must patch http, express, pg and ioredis before anything loads them.
+// First of all: tracing must patch http, pg and ioredis before anything loads them.
 import { shutdownTracing } from './observability/tracing';
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import cluster from 'node:cluster';
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import pino, { type Logger } from 'pino';
 import { AppModule } from './app.module';
-import { configureApp } from './app.setup';
+import { configureApp, createHttpAdapter } from './app.setup';
 import { type AppConfig, loadConfig } from './config/app-config';
 import { ConfigurationError } from './config/environment';
 import { resolveDatabase, runPendingMigrations } from './database/database-setup';
@@ -50,7 +50,7 @@ async function bootstrap(): Promise<void> {
     await runPendingMigrations(config, config.database.directUrl ?? database.url, logger);
   }
 
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.register({ config, databaseUrl: database.url, rootLogger }), {
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.register({ config, databaseUrl: database.url, rootLogger }), createHttpAdapter(config), {
     bodyParser: false,
     // Nest's own lines are JSON lines through the root logger, a failed start included; a failed
     // start rejects (and is logged below) instead of aborting.

@@ -1,5 +1,5 @@
 import { createParamDecorator, type ExecutionContext, SetMetadata } from '@nestjs/common';
-import type { Request } from 'express';
+import type { FastifyRequest } from 'fastify';
 import type { Caller } from './caller';
 
 export const IS_PUBLIC = 'auth:public';
@@ -11,7 +11,7 @@ export const Public = () => SetMetadata(IS_PUBLIC, true);
 /** The route needs a token whose roles include "admin". */
 export const AdminOnly = () => SetMetadata(IS_ADMIN_ONLY, true);
 
-export interface AuthenticatedRequest extends Request {
+export interface AuthenticatedRequest extends FastifyRequest {
   caller?: Caller;
 }
 

@@ -1,12 +1,17 @@
 import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import { createSecretKey, type KeyObject } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import { decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from 'jose';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { IdentityProviderUnavailableError, InvalidTokenError, refusedToken } from './auth-errors';
 import { type Caller, callerFromClaims, type ClaimNames } from './caller';
 import { IdentityProvider } from './identity-provider';
 
+
+/** A request as the guards see it (Fastify's): its token is in its headers. */
+export interface HeldRequest {
+  headers: IncomingHttpHeaders;
+}
 /** Most verified tokens remembered; past it, the oldest are forgotten (and verified again when they come back). */
 const MAX_VERIFIED_TOKENS = 10_000;
 
@@ -44,7 +49,7 @@ export class Authenticator implements OnApplicationBootstrap {
   private readonly secret: KeyObject | undefined;
   private readonly claimNames: ClaimNames;
   private readonly clockToleranceS: number;
-  private readonly callers = new WeakMap<IncomingMessage, Promise<Caller>>();
+  private readonly callers = new WeakMap<HeldRequest, Promise<Caller>>();
   private readonly verifiedTokens = new Map<string, VerifiedToken>();
 
   constructor(
@@ -63,7 +68,7 @@ export class Authenticator implements OnApplicationBootstrap {
   }
 
   /** The request's caller; rejects with InvalidTokenError (401) or IdentityProviderUnavailableError (503). */
-  callerOf(request: IncomingMessage): Promise<Caller> {
+  callerOf(request: HeldRequest): Promise<Caller> {
     let caller = this.callers.get(request);
     if (caller === undefined) {
       caller = this.verify(readBearerToken(request.headers.authorization));
@@ -73,7 +78,7 @@ export class Authenticator implements OnApplicationBootstrap {
   }
 
   /** The request's caller, or null when its token is missing or cannot be verified now. */
-  async verifiedCallerOrNull(request: IncomingMessage): Promise<Caller | null> {
+  async verifiedCallerOrNull(request: HeldRequest): Promise<Caller | null> {
     try {
       return await this.callerOf(request);
     } catch (error) {

@@ -2,8 +2,8 @@ import { isIP } from 'node:net';
 import { ConfigurationError } from './environment';
 
 /**
- * Which peers may tell the client's address in X-Forwarded-For, in the form Express's
- * 'trust proxy' setting takes:
+ * Which peers may tell the client's address in X-Forwarded-For, in the form Fastify's
+ * trustProxy option takes (proxy-addr's, as Express's 'trust proxy' setting did):
  * - false (TRUST_PROXY unset): none; the client is the socket's peer;
  * - a hop count: that many proxies in front of the service, each appending the address it
  *   received from (the client is the entry that many hops from the right);

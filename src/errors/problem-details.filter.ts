@@ -1,8 +1,9 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
-import type { Request, Response } from 'express';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { translateDatabaseError } from '../database/database-errors';
 import { answerFor, type ProblemAnswer, problemAnswer, sendProblem } from './problem';
 import { describeError } from './describe-error';
+import { requestPath } from '../http/request-path';
 
 /**
  * The one place where errors become HTTP answers: RFC 9457 problem+json for every error.
@@ -15,8 +16,8 @@ export class ProblemDetailsFilter implements ExceptionFilter {
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const http = host.switchToHttp();
-    const request = http.getRequest<Request>();
-    const response = http.getResponse<Response>();
+    const request = http.getRequest<FastifyRequest>();
+    const reply = http.getResponse<FastifyReply>();
     const mapped = this.map(translateDatabaseError(exception), request);
     if (mapped.problem.status >= 500) {
       this.logger.error(
@@ -24,21 +25,21 @@ export class ProblemDetailsFilter implements ExceptionFilter {
         exception instanceof Error ? exception.stack : undefined,
       );
     }
-    if (response.headersSent) {
+    if (reply.sent || reply.raw.headersSent) {
       // Nothing sensible can be sent any more; end the exchange so the client does not hang.
-      response.end();
+      reply.raw.end();
       return;
     }
     // The request id (X-Request-Id) ties the answer to the log lines of the request.
-    const requestId = (request as Request & { id?: unknown }).id;
+    const requestId: unknown = request.id;
     sendProblem(
-      response,
+      reply,
       { ...mapped.problem, instance: request.originalUrl, ...(typeof requestId === 'string' && { requestId }) },
       mapped.headers,
     );
   }
 
-  private map(error: unknown, request: Request): ProblemAnswer {
+  private map(error: unknown, request: FastifyRequest): ProblemAnswer {
     // Domain errors, request validation and rate limits: their classes name their problem type (problem-types.ts).
     const described = answerFor(error);
     if (described) return described;
@@ -52,7 +53,7 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       const mapped = plainHttp(status, httpDetail(error));
       if (status === 401) return { ...mapped, headers: { 'WWW-Authenticate': 'Bearer' } };
       if (status === 404 && !(error.getResponse() as { message?: unknown }).message) {
-        return plainHttp(status, `No route for ${request.method} ${request.path}`);
+        return plainHttp(status, `No route for ${request.method} ${requestPath(request)}`);
       }
       return mapped;
     }

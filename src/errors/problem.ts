@@ -1,4 +1,4 @@
-import type { Response } from 'express';
+import type { FastifyReply } from 'fastify';
 import { PROBLEM_TYPES, type ProblemExtensions, type ProblemType, type ProblemTypeName, problemTypeUri } from './problem-types';
 
 /** RFC 9457 problem details; extension members sit beside the standard ones. */
@@ -75,9 +75,10 @@ export function answerFor(error: unknown): ProblemAnswer | undefined {
   return problemAnswer(description.type, (error as Error).message, extensions);
 }
 
-export function sendProblem(response: Response, problem: ProblemDetails, headers: Record<string, string> = {}): void {
-  response.status(problem.status);
-  for (const [name, value] of Object.entries(headers)) response.setHeader(name, value);
-  response.setHeader('Content-Type', `${PROBLEM_CONTENT_TYPE}; charset=utf-8`);
-  response.end(JSON.stringify(problem));
+export function sendProblem(reply: FastifyReply, problem: ProblemDetails, headers: Record<string, string> = {}): void {
+  reply.code(problem.status);
+  for (const [name, value] of Object.entries(headers)) reply.header(name, value);
+  reply.header('Content-Type', `${PROBLEM_CONTENT_TYPE}; charset=utf-8`);
+  // A string with a content type is sent as it is.
+  void reply.send(JSON.stringify(problem));
 }

@@ -1,26 +1,81 @@
-import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import { problemAnswer, sendProblem } from '../errors/problem';
+import bodyParser from 'body-parser';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import typeIs from 'type-is';
+import { problemAnswer, sendProblem, type ProblemAnswer } from '../errors/problem';
 import type { ProblemExtensions, ProblemTypeName } from '../errors/problem-types';
+import { requestPath } from './request-path';
+
+/** Why the body was refused, set by the content-type parser and answered before any guard or handler runs. */
+const REFUSED_BODY = Symbol('refusedBody');
+/** Set once the body went through parseBody: Fastify skips parsing for some requests that do carry a body. */
+const BODY_READ = Symbol('bodyRead');
+
+interface RawRequestWithBody extends IncomingMessage {
+  body?: unknown;
+}
+
+interface BodyRequest extends FastifyRequest {
+  [REFUSED_BODY]?: ProblemAnswer;
+  [BODY_READ]?: true;
+}
 
 /**
- * JSON body parsing with problem+json answers for what body-parser rejects. These errors
- * happen in Express middleware, before Nest's exception filters can see them.
+ * JSON body parsing with problem+json answers for what is refused: Fastify's own parsers are
+ * replaced by one for every content type, which runs body-parser's JSON parser on the request
+ * (its limits, charsets, content encodings and error types are those the API has always had).
+ * A refused body is answered in preValidation, so before guards and handlers, like an unknown route.
  */
-export function jsonBodyParsing(limitBytes: number): Array<RequestHandler | express.ErrorRequestHandler> {
-  return [requireJsonContentType, express.json({ limit: limitBytes, strict: true }), requireJsonObject, bodyParserErrors];
+export function useJsonBodyParsing(fastify: FastifyInstance, limitBytes: number): void {
+  const parseJson = bodyParser.json({ limit: limitBytes, strict: true });
+  fastify.removeAllContentTypeParsers();
+  // A parser for '*' gets the request stream itself: body-parser reads it (and enforces the limit).
+  fastify.addContentTypeParser('*', (request, _payload, done) => {
+    parseBody(request, parseJson, done);
+  });
+  fastify.addHook('preValidation', (request: BodyRequest, reply, done) => {
+    // GET, HEAD, and OPTIONS or DELETE without a content type: Fastify does not parse their
+    // bodies, which must be refused or read all the same.
+    if (request[BODY_READ] === undefined && hasBody(request.raw)) {
+      parseBody(request, parseJson, (error, body) => {
+        if (error !== null) {
+          done(error);
+          return;
+        }
+        request.body = body;
+        answerOrContinue(request, reply, done);
+      });
+      return;
+    }
+    answerOrContinue(request, reply, done);
+  });
 }
 
-function hasBody(request: Request): boolean {
-  const length = request.headers['content-length'];
-  return request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
-}
+type BodyParser = (request: IncomingMessage, response: ServerResponse, next: (error?: unknown) => void) => void;
 
-function requireJsonContentType(request: Request, response: Response, next: NextFunction): void {
-  if (hasBody(request) && !request.is('application/json')) {
-    answer(request, response, 'unsupported-media-type', 'Send the request body as JSON with "Content-Type: application/json"');
+/** Calls back with an error only for what body-parser fails with unexpectedly (the exception filter answers it). */
+function parseBody(request: BodyRequest, parseJson: BodyParser, done: (error: Error | null, body: unknown) => void): void {
+  request[BODY_READ] = true;
+  const raw = request.raw as RawRequestWithBody;
+  if (hasBody(raw) && !typeIs(raw, ['application/json'])) {
+    refuse(request, 'unsupported-media-type', 'Send the request body as JSON with "Content-Type: application/json"');
+    done(null, undefined);
     return;
   }
-  next();
+  // body-parser reads nothing of the response.
+  parseJson(raw, undefined as unknown as ServerResponse, (error?: unknown) => {
+    if (error === undefined) requireJsonObject(request, raw.body);
+    else if (!refuseUnparsed(request, error)) {
+      done(error instanceof Error ? error : new Error('Reading the request body failed', { cause: error }), undefined);
+      return;
+    }
+    done(null, raw.body);
+  });
+}
+
+function hasBody(request: IncomingMessage): boolean {
+  const length = request.headers['content-length'];
+  return request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
 /**
@@ -29,59 +84,70 @@ function requireJsonContentType(request: Request, response: Response, next: Next
  */
 const DROPPED_KEYS = ['__proto__', 'constructor', 'prototype'];
 
-function requireJsonObject(request: Request, response: Response, next: NextFunction): void {
-  const body: unknown = request.body;
-  if (hasBody(request) && (typeof body !== 'object' || body === null || Array.isArray(body))) {
+function requireJsonObject(request: BodyRequest, body: unknown): void {
+  if (!hasBody(request.raw)) return;
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     const message = 'The request body must be a JSON object';
-    answer(request, response, 'validation-failed', message, { errors: [{ field: 'body', message }] });
+    refuse(request, 'validation-failed', message, { errors: [{ field: 'body', message }] });
     return;
   }
-  const dropped = hasBody(request) ? DROPPED_KEYS.find((key) => Object.hasOwn(body as object, key)) : undefined;
+  const dropped = DROPPED_KEYS.find((key) => Object.hasOwn(body, key));
   if (dropped !== undefined) {
     const message = `property ${dropped} should not exist`;
-    answer(request, response, 'validation-failed', message, { errors: [{ field: dropped, message }] });
-    return;
+    refuse(request, 'validation-failed', message, { errors: [{ field: dropped, message }] });
   }
-  next();
 }
 
-function bodyParserErrors(error: unknown, request: Request, response: Response, next: NextFunction): void {
+/** body-parser's errors, by their type; false for any other error. */
+function refuseUnparsed(request: BodyRequest, error: unknown): boolean {
   const type = (error as { type?: unknown } | null)?.type;
   if (type === 'entity.too.large') {
-    answer(request, response, 'payload-too-large', `The request body is larger than ${(error as { limit?: number }).limit ?? 'the limit of'} bytes`);
-    return;
+    refuse(request, 'payload-too-large', `The request body is larger than ${(error as { limit?: number }).limit ?? 'the limit of'} bytes`);
+    return true;
   }
   if (type === 'entity.parse.failed') {
     const message = 'The request body is not valid JSON';
-    answer(request, response, 'malformed-json', message, { errors: [{ field: 'body', message }] });
-    return;
+    refuse(request, 'malformed-json', message, { errors: [{ field: 'body', message }] });
+    return true;
   }
   if (typeof type === 'string' && (type.startsWith('encoding.') || type.startsWith('charset.') || type.startsWith('request.'))) {
     const status = (error as { status?: number }).status ?? 400;
-    sendProblem(response, {
-      type: 'about:blank',
-      title: 'Bad Request',
-      status,
-      detail: (error as Error).message,
-      instance: request.originalUrl,
-    });
+    request[REFUSED_BODY] = { problem: { type: 'about:blank', title: 'Bad Request', status, detail: (error as Error).message }, headers: {} };
+    return true;
+  }
+  return false;
+}
+
+function refuse<T extends ProblemTypeName>(request: BodyRequest, type: T, detail: string, extensions?: ProblemExtensions<T>): void {
+  request[REFUSED_BODY] = problemAnswer(type, detail, extensions);
+}
+
+function answerOrContinue(request: BodyRequest, reply: FastifyReply, done: () => void): void {
+  const refused = request[REFUSED_BODY];
+  if (refused === undefined) {
+    done();
     return;
   }
-  next(error);
+  sendProblem(reply, { ...refused.problem, instance: request.originalUrl }, refused.headers);
 }
 
-function answer<T extends ProblemTypeName>(request: Request, response: Response, type: T, detail: string, extensions?: ProblemExtensions<T>): void {
-  const { problem, headers } = problemAnswer(type, detail, extensions);
-  sendProblem(response, { ...problem, instance: request.originalUrl }, headers);
-}
-
-/** Last handler: a path outside every route (Nest answers for paths under the API prefix itself). */
-export function routeNotFound(request: Request, response: Response): void {
-  sendProblem(response, {
-    type: 'about:blank',
-    title: 'Not Found',
-    status: 404,
-    detail: `Cannot ${request.method} ${request.path}`,
-    instance: request.originalUrl,
+/**
+ * A path outside every route that Nest does not answer itself (it answers for paths under the
+ * API prefix and for the excluded routes' own paths): its 404 names the path without the query.
+ */
+export function answerNotFoundOutside(fastify: FastifyInstance, nestPaths: (path: string) => boolean): void {
+  fastify.addHook('preHandler', (request, reply, done) => {
+    const path = requestPath(request);
+    if (!request.is404 || nestPaths(path)) {
+      done();
+      return;
+    }
+    sendProblem(reply, {
+      type: 'about:blank',
+      title: 'Not Found',
+      status: 404,
+      detail: `Cannot ${request.method} ${path}`,
+      instance: request.originalUrl,
+    });
   });
 }

@@ -1,6 +1,7 @@
-import type { CorsOptions } from '@nestjs/common/interfaces/external/cors-options.interface';
-import type { Request, RequestHandler, Response } from 'express';
+import type { FastifyCorsOptions } from '@fastify/cors';
+import type { onRequestHookHandler } from 'fastify';
 import helmet from 'helmet';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { IDEMPOTENCY_KEY_HEADER, REPLAYED_HEADER } from '../idempotency/idempotent.decorator';
 
 /**
@@ -11,27 +12,30 @@ import { IDEMPOTENCY_KEY_HEADER, REPLAYED_HEADER } from '../idempotency/idempote
  * those assets over HTTPS from an instance served over plain HTTP (development, or behind a
  * proxy that terminates TLS on another port).
  */
-export function securityHeaders(): RequestHandler {
+export function securityHeaders(): onRequestHookHandler {
   const headers = headersSetBy(helmet({ contentSecurityPolicy: { useDefaults: true, directives: { upgradeInsecureRequests: null } } }));
-  return (_request, response, next) => {
-    for (const [name, value] of headers) response.setHeader(name, value);
-    next();
+  return (_request, reply, done) => {
+    // On the Node.js response: Fastify merges them into every answer, errors and 404s included.
+    for (const [name, value] of headers) reply.raw.setHeader(name, value);
+    done();
   };
 }
+
+type HelmetMiddleware = (request: IncomingMessage, response: ServerResponse, next: (error?: unknown) => void) => void;
 
 /**
  * The headers a helmet middleware sets. They depend on its options alone (helmet reads nothing
  * of the request), so they are worked out once at startup and then set in one step, instead of
  * running helmet's dozen middlewares on every request.
  */
-function headersSetBy(middleware: RequestHandler): ReadonlyArray<readonly [string, string]> {
+function headersSetBy(middleware: HelmetMiddleware): ReadonlyArray<readonly [string, string]> {
   const headers = new Map<string, string>();
   const response = {
     setHeader: (name: string, value: unknown) => headers.set(name, String(value)),
     removeHeader: (name: string) => headers.delete(name),
   };
   let finished = false;
-  void middleware({} as Request, response as unknown as Response, (error?: unknown) => {
+  middleware({} as IncomingMessage, response as unknown as ServerResponse, (error?: unknown) => {
     if (error !== undefined) throw new Error('helmet refused its options', { cause: error });
     finished = true;
   });
@@ -47,17 +51,18 @@ const PREFLIGHT_CACHE_SECONDS = 600;
 
 /**
  * CORS for the exact origins of CORS_ORIGINS. The origin is checked by a function rather than
- * handed over as a list: for an origin that is not allowed, the cors middleware then adds no
+ * handed over as a list: for an origin that is not allowed, @fastify/cors then adds no
  * CORS header at all, and a preflight from it is not answered (404 like any unknown route).
  * Tokens travel in the Authorization header, never in cookies, so credentials stay off.
  */
-export function corsOptions(origins: readonly string[]): CorsOptions {
+export function corsOptions(origins: readonly string[]): FastifyCorsOptions {
   const allowed = new Set(origins);
   return {
     origin: (origin, callback) => callback(null, origin !== undefined && allowed.has(origin)),
-    methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
-    allowedHeaders: ALLOWED_REQUEST_HEADERS,
-    exposedHeaders: EXPOSED_RESPONSE_HEADERS,
+    // Joined here: @fastify/cors would join lists with ", ", the cors package of Express used ",".
+    methods: 'GET,HEAD,POST,PUT,PATCH,DELETE',
+    allowedHeaders: ALLOWED_REQUEST_HEADERS.join(','),
+    exposedHeaders: EXPOSED_RESPONSE_HEADERS.join(','),
     credentials: false,
     maxAge: PREFLIGHT_CACHE_SECONDS,
   };

@@ -1,5 +1,6 @@
 import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
 import { ApiHeader } from '@nestjs/swagger';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthenticatedRequest } from '../auth/auth.decorators';
 import { RequestValidationError } from '../errors/request-validation';
 import { type IdempotentRequest, IdempotencyService } from './idempotency.service';
@@ -15,12 +16,6 @@ export interface IdempotencyKeyed {
   replayed(status: number): void;
 }
 
-/** The two things a replay changes on the answer; Express's and Fastify's responses both have them. */
-interface ReplayableResponse {
-  statusCode: number;
-  status(code: number): unknown;
-  header(name: string, value: string): unknown;
-}
 
 /**
  * The Idempotency-Key of a write route's request, for IdempotencyService.run; undefined when the
@@ -38,7 +33,7 @@ interface ReplayableResponse {
 export const IdempotencyKey = createParamDecorator(
   (_data: unknown, context: ExecutionContext): IdempotencyKeyed | undefined => {
     const http = context.switchToHttp();
-    return idempotencyKeyed(http.getRequest<AuthenticatedRequest>(), http.getResponse<ReplayableResponse>());
+    return idempotencyKeyed(http.getRequest<AuthenticatedRequest>(), http.getResponse<FastifyReply>());
   },
   [
     (target, method) => {
@@ -57,7 +52,7 @@ export const IdempotencyKey = createParamDecorator(
   ],
 );
 
-function idempotencyKeyed(request: AuthenticatedRequest, response: ReplayableResponse): IdempotencyKeyed | undefined {
+function idempotencyKeyed(request: AuthenticatedRequest, reply: FastifyReply): IdempotencyKeyed | undefined {
   const header = request.headers[IDEMPOTENCY_KEY_HEADER.toLowerCase()];
   if (header === undefined) return undefined;
   // A structured-field string ("key") or a bare token are both accepted.
@@ -73,20 +68,24 @@ function idempotencyKeyed(request: AuthenticatedRequest, response: ReplayableRes
   return {
     request: {
       scope: { customerId: caller.customerId, endpoint, key },
-      requestHash: IdempotencyService.hashRequest({ endpoint, params: request.params, body: request.body as unknown }),
+      requestHash: IdempotencyService.hashRequest({ endpoint, params: request.params, body: request.body }),
       // Nest has set the route's success status (201 for POST, or its @HttpCode) before it reads parameters.
-      successStatus: response.statusCode,
+      successStatus: reply.statusCode,
     },
     replayed: (status) => {
-      response.status(status);
-      response.header(REPLAYED_HEADER, 'true');
+      reply.code(status);
+      reply.header(REPLAYED_HEADER, 'true');
     },
   };
 }
 
-/** The template the request was routed by, e.g. /api/v1/matches/:id/bookings. */
-function routeTemplate(request: AuthenticatedRequest): string {
-  const path = (request.route as { path?: unknown } | undefined)?.path;
+/**
+ * The template the request was routed by, e.g. /api/v1/matches/:id/bookings. Stored in the
+ * keys' scope: Fastify's route url has the form Express's route path had (`:name` parameters,
+ * the prefix included), so keys stored under Express still match.
+ */
+function routeTemplate(request: FastifyRequest): string {
+  const path = request.routeOptions.url;
   if (typeof path !== 'string') throw new Error(`No route template for ${request.method} ${request.originalUrl}`);
   return path;
 }

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import type { NestExpressApplication } from '@nestjs/platform-express';
-import type { NextFunction, Request, Response } from 'express';
-import type { Server } from 'node:http';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { onRequestHookHandler } from 'fastify';
+import type { Server, ServerResponse } from 'node:http';
 import { DataSource } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
@@ -35,25 +35,26 @@ export class GracefulShutdown {
     @Inject(APP_CONFIG) private readonly config: Pick<AppConfig, 'shutdown'>,
   ) {}
 
-  /** Express middleware, registered before the routes: counts in-flight requests and ends keep-alive during shutdown. */
-  readonly trackRequests = (_request: Request, response: Response, next: NextFunction): void => {
+  /** Request hook, registered before the routes: counts in-flight requests and ends keep-alive during shutdown. */
+  readonly trackRequests: onRequestHookHandler = (_request, reply, done): void => {
+    const response = reply.raw;
     this.inFlightRequests += 1;
     response.once('close', () => {
       this.inFlightRequests -= 1;
       if (this.inFlightRequests === 0) for (const listener of this.drainedListeners) listener();
     });
-    const writeHead = response.writeHead.bind(response) as (...args: unknown[]) => Response;
+    const writeHead = response.writeHead.bind(response) as (...args: unknown[]) => ServerResponse;
     // Decided when the answer is written, so a request that began before the signal gets it too.
     response.writeHead = ((...args: unknown[]) => {
       if (this.state.isShuttingDown && !response.headersSent) response.setHeader('Connection', 'close');
       return writeHead(...args);
-    }) as Response['writeHead'];
-    next();
+    });
+    done();
   };
 
   /** Installs the signal handlers; the process exits when the sequence ends, through `exit` (main.ts flushes the log first). */
   handleSignals(
-    app: NestExpressApplication,
+    app: NestFastifyApplication,
     afterClose: Array<() => Promise<void>> = [],
     exit: (code: number) => void = (code) => process.exit(code),
   ): void {
@@ -69,12 +70,12 @@ export class GracefulShutdown {
   }
 
   /** Runs the sequence once; later calls get the same outcome. Resolves to the exit code. */
-  run(app: NestExpressApplication, reason: string, afterClose: Array<() => Promise<void>> = []): Promise<number> {
+  run(app: NestFastifyApplication, reason: string, afterClose: Array<() => Promise<void>> = []): Promise<number> {
     this.shutdown ??= this.sequence(app, reason, afterClose);
     return this.shutdown;
   }
 
-  private async sequence(app: NestExpressApplication, reason: string, afterClose: Array<() => Promise<void>>): Promise<number> {
+  private async sequence(app: NestFastifyApplication, reason: string, afterClose: Array<() => Promise<void>>): Promise<number> {
     const { readinessDelayMs, gracePeriodMs } = this.config.shutdown;
     const deadline = Date.now() + gracePeriodMs;
     this.state.begin();

@@ -2,7 +2,8 @@ import { trace } from '@opentelemetry/api';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import pino, { type DestinationStream, type Level, type Logger } from 'pino';
-import type { RequestHandler } from 'express';
+import type { onRequestHookHandler } from 'fastify';
+import type { IncomingMessage } from 'node:http';
 import pretty from 'pino-pretty';
 import type { AppConfig } from '../config/app-config';
 import { workerLogFields } from '../lifecycle/cluster-worker';
@@ -101,23 +102,29 @@ export function requestLogger(): Logger | undefined {
 }
 
 /**
- * The first middleware of the application: gives every request an id (X-Request-Id when the
- * client sent a sane one, else a UUID), echoes it in the response, binds it to every log line
- * written while the request is handled (requestLogger()), and writes one access-log line per
- * request when its response is done: "request completed", or "request aborted" when the client
- * went away first. Method and path only: headers (tokens, cookies) and bodies never reach the
- * log. Written here rather than with pino-http and nestjs-pino, which cost several times as much
- * per request for the same lines.
+ * The request's id, as Fastify's genReqId (request.id): X-Request-Id when the client sent a sane
+ * one, else a UUID. The problem+json answers quote it (requestId).
  */
-export function requestLogging(logger: Logger): RequestHandler {
-  return (request, response, next) => {
-    const incoming = request.headers['x-request-id'];
-    const id = typeof incoming === 'string' && ACCEPTED_REQUEST_ID.test(incoming) ? incoming : randomUUID();
-    response.setHeader('X-Request-Id', id);
-    const fields: RequestFields = { id, method: request.method, url: request.originalUrl, clientAddress: request.ip, remoteAddress: request.socket.remoteAddress };
+export function requestIdOf(request: IncomingMessage): string {
+  const incoming = request.headers['x-request-id'];
+  return typeof incoming === 'string' && ACCEPTED_REQUEST_ID.test(incoming) ? incoming : randomUUID();
+}
+
+/**
+ * The first request hook of the application: echoes the request's id (requestIdOf) in the
+ * response, binds it to every log line written while the request is handled (requestLogger()),
+ * and writes one access-log line per request when its response is done: "request completed", or
+ * "request aborted" when the client went away first. Method and path only: headers (tokens,
+ * cookies) and bodies never reach the log. Written here rather than with pino-http and
+ * nestjs-pino, which cost several times as much per request for the same lines.
+ */
+export function requestLogging(logger: Logger): onRequestHookHandler {
+  return (request, reply, done) => {
+    const response = reply.raw;
+    // On the Node.js response: every answer carries it, errors and 404s included.
+    response.setHeader('X-Request-Id', request.id);
+    const fields: RequestFields = { id: request.id, method: request.method, url: request.originalUrl, clientAddress: request.ip, remoteAddress: request.socket.remoteAddress };
     const log = logger.child({ req: fields });
-    // The problem+json answers quote it (requestId).
-    (request as typeof request & { id: string }).id = id;
     if (!QUIET_PATHS.some((path) => fields.url.startsWith(path))) {
       const startedAt = performance.now();
       response.once('close', () => {
@@ -127,6 +134,7 @@ export function requestLogging(logger: Logger): RequestHandler {
         log[level]({ res: { statusCode }, responseTime: Math.round(performance.now() - startedAt) }, completed ? 'request completed' : 'request aborted');
       });
     }
-    currentRequestLogger.run(log, next);
+    // Fastify runs the rest of the request in this context (the body parser keeps it too).
+    currentRequestLogger.run(log, done);
   };
 }

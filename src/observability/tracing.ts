@@ -1,7 +1,8 @@
 /**
  * OpenTelemetry tracing, configured only by the standard OTEL_* environment variables. main.ts
- * imports this file before anything else: the http, express, pg and ioredis instrumentations
- * patch those modules when they are first loaded, so the SDK must be running by then.
+ * imports this file before anything else: the http, pg and ioredis instrumentations patch those
+ * modules when they are first loaded, so the SDK must be running by then. The HTTP server span
+ * is named by its route template (http.route) through httpRouteHook below.
  *
  * Tracing is on when OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set
  * (and neither OTEL_SDK_DISABLED=true nor OTEL_TRACES_EXPORTER=none says otherwise). Otherwise
@@ -10,8 +11,8 @@
  * default, or http/json), OTEL_TRACES_SAMPLER(_ARG), OTEL_BSP_*, OTEL_PROPAGATORS, ...
  * Only traces are exported; the service's metrics are Prometheus's (metrics.ts).
  */
-import { diag, type DiagLogger, DiagLogLevel } from '@opentelemetry/api';
-import type * as ExpressModule from '@opentelemetry/instrumentation-express';
+import { context, diag, type DiagLogger, DiagLogLevel } from '@opentelemetry/api';
+import type * as CoreModule from '@opentelemetry/core';
 import type * as HttpModule from '@opentelemetry/instrumentation-http';
 import type * as IORedisModule from '@opentelemetry/instrumentation-ioredis';
 import type * as PgModule from '@opentelemetry/instrumentation-pg';
@@ -28,6 +29,7 @@ type Environment = Record<string, string | undefined>;
 interface RunningTracing {
   sdk: SdkNode.NodeSDK;
   endpoint: string;
+  getRPCMetadata: typeof CoreModule.getRPCMetadata;
 }
 
 let running: RunningTracing | undefined;
@@ -53,7 +55,7 @@ function startTracing(env: Environment): void {
   /* eslint-disable @typescript-eslint/no-require-imports -- loaded only when configured, and before the instrumented modules */
   const { NodeSDK } = require('@opentelemetry/sdk-node') as typeof SdkNode;
   const { HttpInstrumentation } = require('@opentelemetry/instrumentation-http') as typeof HttpModule;
-  const { ExpressInstrumentation, ExpressLayerType } = require('@opentelemetry/instrumentation-express') as typeof ExpressModule;
+  const { getRPCMetadata } = require('@opentelemetry/core') as typeof CoreModule;
   const { PgInstrumentation } = require('@opentelemetry/instrumentation-pg') as typeof PgModule;
   const { IORedisInstrumentation } = require('@opentelemetry/instrumentation-ioredis') as typeof IORedisModule;
   /* eslint-enable @typescript-eslint/no-require-imports */
@@ -68,8 +70,6 @@ function startTracing(env: Environment): void {
       new HttpInstrumentation({
         ignoreIncomingRequestHook: (request) => UNTRACED_PATHS.some((path) => request.url?.startsWith(path) ?? false),
       }),
-      // Route handlers only (they name http.route): a span per middleware is noise, and costs.
-      new ExpressInstrumentation({ ignoreLayersType: [ExpressLayerType.MIDDLEWARE] }),
       // enhancedDatabaseReporting stays off: statement parameters are customer data.
       new PgInstrumentation({ requireParentSpan: true }),
       // The command's name only: its keys name customers and client addresses (rate-limit counters).
@@ -78,8 +78,31 @@ function startTracing(env: Environment): void {
   });
   sdk.start();
   const endpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?.trim() || `${env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim()} (/v1/traces)`;
-  running = { sdk, endpoint };
+  running = { sdk, endpoint, getRPCMetadata };
   log.info(`Tracing on: spans go to ${endpoint} over ${env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL?.trim() || env.OTEL_EXPORTER_OTLP_PROTOCOL?.trim() || 'http/protobuf'}`);
+}
+
+/** What httpRouteHook needs of a Fastify request (this file loads before Fastify). */
+interface RoutedRequest {
+  is404: boolean;
+  routeOptions: { url?: string };
+}
+
+/**
+ * With tracing on, a request hook that hands the route template (e.g. /api/v1/matches/:id/bookings)
+ * to the HTTP instrumentation, which sets http.route on the server span and names the span
+ * "POST /api/v1/...". Undefined when tracing is off.
+ */
+export function httpRouteHook(): ((request: RoutedRequest, reply: unknown, done: () => void) => void) | undefined {
+  const current = running;
+  if (!current) return undefined;
+  return (request, _reply, done) => {
+    const url = request.is404 ? undefined : request.routeOptions.url;
+    // The instrumentation runs the request in a context with this (mutable) record of the server span.
+    const metadata = current.getRPCMetadata(context.active());
+    if (metadata && url !== undefined) metadata.route = url;
+    done();
+  };
 }
 
 /**

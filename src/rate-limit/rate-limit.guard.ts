@@ -9,9 +9,10 @@ import {
   type ThrottlerOptions,
   type ThrottlerStorage,
 } from '@nestjs/throttler';
-import type { Request } from 'express';
+import type { FastifyRequest } from 'fastify';
 import type { Authenticator } from '../auth/authenticator';
 import type { RateLimitConfig } from '../config/app-config';
+import { requestPath } from '../http/request-path';
 import { Metrics } from '../observability/metrics';
 import { type RateLimitName, RateLimitedError } from './rate-limited.error';
 
@@ -21,8 +22,8 @@ const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const LIMITED_PREFIX = '/api/v1/';
 
 /** Writes under /api/v1 are limited; reads, health checks, /metrics and /docs never are. */
-export function isLimitedRequest(request: Pick<Request, 'method' | 'path'>): boolean {
-  return WRITE_METHODS.has(request.method) && request.path.startsWith(LIMITED_PREFIX);
+export function isLimitedRequest(request: Pick<FastifyRequest, 'method' | 'url'>): boolean {
+  return WRITE_METHODS.has(request.method) && requestPath(request).startsWith(LIMITED_PREFIX);
 }
 
 /** The customer tracker of a write without a verified caller: RateLimitGuard counts it against its IP address only. */
@@ -44,7 +45,7 @@ export function rateLimitOptions(config: RateLimitConfig, authenticator: Authent
       name: 'customer' satisfies RateLimitName,
       limit: config.perCustomer,
       ttl: config.windowMs,
-      getTracker: async (request) => (await authenticator.verifiedCallerOrNull(request as Request))?.customerId ?? NO_CUSTOMER,
+      getTracker: async (request) => (await authenticator.verifiedCallerOrNull(request as FastifyRequest))?.customerId ?? NO_CUSTOMER,
     });
   }
   if (config.perIp > 0) {
@@ -53,7 +54,7 @@ export function rateLimitOptions(config: RateLimitConfig, authenticator: Authent
       limit: config.perIp,
       ttl: config.windowMs,
       // The client address as TRUST_PROXY allows it to be known (app.setup.ts), not a header value the client chose.
-      getTracker: (request) => normalizeIp((request as Request).ip ?? 'unknown'),
+      getTracker: (request) => normalizeIp((request as FastifyRequest).ip ?? 'unknown'),
     });
   }
   return {
@@ -97,11 +98,11 @@ export class RateLimitGuard extends ThrottlerGuard {
 
   /** Checked before any throttler (a throttler's own skipIf would replace a common one, not add to it). */
   protected override shouldSkip(context: ExecutionContext): Promise<boolean> {
-    return Promise.resolve(!isLimitedRequest(context.switchToHttp().getRequest<Request>()));
+    return Promise.resolve(!isLimitedRequest(context.switchToHttp().getRequest<FastifyRequest>()));
   }
 
   protected override async handleRequest({ context, limit, ttl, throttler, getTracker, generateKey }: ThrottlerRequest): Promise<boolean> {
-    const request = context.switchToHttp().getRequest<Request>();
+    const request = context.switchToHttp().getRequest<FastifyRequest>();
     const name = (throttler.name ?? 'ip') as RateLimitName;
     const tracker = await getTracker(request, context);
     if (name === 'customer' && tracker === NO_CUSTOMER) return true;

@@ -1,4 +1,4 @@
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import { NestLogger } from '../../src/observability/nest-logger';
 import type { Server } from 'node:http';
@@ -6,7 +6,7 @@ import { connect, createServer, type Server as NetServer, type Socket } from 'no
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { AppModule } from '../../src/app.module';
-import { configureApp } from '../../src/app.setup';
+import { configureApp, createHttpAdapter } from '../../src/app.setup';
 import { signAccessToken } from '../../src/auth/jwt';
 import { type AppConfig, DEVELOPMENT_JWT_SECRET, loadConfig } from '../../src/config/app-config';
 import { QUIET_WEBHOOKS } from './quiet-webhooks';
@@ -347,7 +347,7 @@ export class FreezableProxy {
 }
 
 export interface InProcessApp {
-  app: NestExpressApplication;
+  app: NestFastifyApplication;
   server: Server;
   baseUrl: string;
   dataSource: DataSource;
@@ -367,7 +367,7 @@ export async function startInProcessApp(connectUrl: string, env: NodeJS.ProcessE
   const moduleRef = await Test.createTestingModule({
     imports: [AppModule.register({ config, databaseUrl: connectUrl, logDestination: { write: (line: string) => lines.push(line) } })],
   }).compile();
-  const app = moduleRef.createNestApplication<NestExpressApplication>({ bodyParser: false, bufferLogs: true });
+  const app = moduleRef.createNestApplication<NestFastifyApplication>(createHttpAdapter(config), { bodyParser: false, bufferLogs: true });
   app.useLogger(app.get(NestLogger));
   await configureApp(app, config);
   await app.listen(0, '127.0.0.1');

@@ -1,11 +1,11 @@
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import type { Server } from 'node:http';
 import { NestLogger } from '../../src/observability/nest-logger';
 import type { DestinationStream } from 'pino';
 import { DataSource } from 'typeorm';
 import { AppModule } from '../../src/app.module';
-import { configureApp } from '../../src/app.setup';
+import { configureApp, createHttpAdapter } from '../../src/app.setup';
 import { signAccessToken } from '../../src/auth/jwt';
 import { type AppConfig, loadConfig } from '../../src/config/app-config';
 import { QUIET_WEBHOOKS } from './quiet-webhooks';
@@ -13,7 +13,7 @@ import { GENEROUS_RATE_LIMITS } from './rate-limits';
 import { createTestDatabase, dropTestDatabase } from './test-database';
 
 export interface TestApp {
-  app: NestExpressApplication;
+  app: NestFastifyApplication;
   server: Server;
   dataSource: DataSource;
   config: AppConfig;
@@ -61,7 +61,7 @@ export async function startTestApp(
   const moduleRef = await Test.createTestingModule({
     imports: [AppModule.register({ config, databaseUrl: serviceUrl, logDestination: options.logDestination })],
   }).compile();
-  const app = moduleRef.createNestApplication<NestExpressApplication>({ bodyParser: false, bufferLogs: true });
+  const app = moduleRef.createNestApplication<NestFastifyApplication>(createHttpAdapter(config), { bodyParser: false, bufferLogs: true });
   app.useLogger(app.get(NestLogger));
   await configureApp(app, config);
   await app.listen(0, '127.0.0.1');
