@@ -74,12 +74,13 @@ export async function configureApp(app: NestFastifyApplication, config: AppConfi
 /**
  * The not-found route Nest answers a request no route takes with: its path is under the API
  * prefix, or the path of an unprefixed route (for another method). Named as Express named the
- * routes it mounted for them, the http_request_duration_seconds label of such requests.
+ * routes it mounted for them, in lower case whatever the client's case, so that the
+ * http_request_duration_seconds labels of such requests are a fixed few.
  */
 function nestNotFoundRoute(path: string): string | undefined {
   // Routing ignores case and a trailing slash, and so did Express's not-found routes.
   const normalized = path.toLowerCase().replace(/(.)\/$/, '$1');
-  if (normalized === `/${API_PREFIX}` || normalized.startsWith(`/${API_PREFIX}/`)) return `${path.slice(0, API_PREFIX.length + 1)}*path`;
+  if (normalized === `/${API_PREFIX}` || normalized.startsWith(`/${API_PREFIX}/`)) return `/${API_PREFIX}*path`;
   const route = UNPREFIXED_ROUTES.find((unprefixed) => normalized === `/${unprefixed}`);
   return route === undefined ? undefined : `/${route}`;
 }

@@ -70,6 +70,20 @@ describe('observability', () => {
     expect(await metricValue('http_request_duration_seconds', { route: '/api/v1/matches/:id/bookings', status: '201' })).toBe(timed + 1);
   });
 
+  it('should label requests no route takes with a fixed few routes, whatever their path and case', async () => {
+    const before = {
+      api: await metricValue('http_request_duration_seconds', { route: '/api/v1*path', status: '404' }),
+      unmatched: await metricValue('http_request_duration_seconds', { route: 'unmatched', status: '404' }),
+    };
+
+    await request(t.server).get('/api/v1/no-such-thing').set('Authorization', `Bearer ${t.token('alice')}`).expect(404);
+    await request(t.server).get('/API/V1/No-Such-Thing').set('Authorization', `Bearer ${t.token('alice')}`).expect(404);
+    await request(t.server).get('/elsewhere/entirely').expect(404);
+
+    expect(await metricValue('http_request_duration_seconds', { route: '/api/v1*path', status: '404' })).toBe(before.api + 2);
+    expect(await metricValue('http_request_duration_seconds', { route: 'unmatched', status: '404' })).toBe(before.unmatched + 1);
+  });
+
   it('should count a forced lock timeout as a booking outcome and record the lock wait', async () => {
     const matchId = await createMatch(t, 5);
     const timeouts = await metricValue('booking_outcomes_total', { outcome: 'lock_timeout' });
