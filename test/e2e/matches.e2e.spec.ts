@@ -96,6 +96,33 @@ describe('Matches', () => {
       expect(response.body).toEqual(created);
     });
 
+    it('should tag the answer with a weak ETag and answer 304 without a body while the match is unchanged', async () => {
+      const created = await createMatch(t);
+      const read = () => request(t.server).get(`${API}/matches/${created.id}`).set('Authorization', customerAuth(t, 'bob'));
+      const first = await read().expect(200);
+      const etag = first.headers.etag;
+      expect(etag).toMatch(/^W\/"[0-9a-f]+-[A-Za-z0-9+/_-]+"$/);
+
+      const unchanged = await read().set('If-None-Match', etag!).expect(304);
+      expect(unchanged.text).toBe('');
+
+      await book(t, 'carol', created.id, 1);
+      const changed = await read().set('If-None-Match', etag!).expect(200);
+      expect(changed.headers.etag).not.toBe(etag);
+      expect((changed.body as MatchBody).bookedSlots).toBe(1);
+    });
+
+    it('should tag no write answer with an ETag (only reads can be revalidated)', async () => {
+      const created = await createMatch(t);
+      const booked = await request(t.server)
+        .post(`${API}/matches/${created.id}/bookings`)
+        .set('Authorization', customerAuth(t, 'dave'))
+        .send({ slots: 1 })
+        .expect(201);
+
+      expect(booked.headers.etag).toBeUndefined();
+    });
+
     it('should answer 404 match-not-found problem naming the id when no match has it', async () => {
       const response = await request(t.server).get(`${API}/matches/${UNKNOWN_ID}`).set('Authorization', adminAuth(t));
 
