@@ -21,9 +21,12 @@ type ThrottlerRequest = Parameters<ThrottlerGuard['handleRequest']>[0];
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const LIMITED_PREFIX = '/api/v1/';
 
-/** Writes under /api/v1 are limited; reads, health checks, /metrics and /docs never are. */
+/**
+ * Writes under /api/v1 are limited; reads, health checks, /metrics and /docs never are. In any
+ * case: routing ignores it, so /API/V1/... reaches the same routes and must count the same.
+ */
 export function isLimitedRequest(request: Pick<FastifyRequest, 'method' | 'url'>): boolean {
-  return WRITE_METHODS.has(request.method) && requestPath(request).startsWith(LIMITED_PREFIX);
+  return WRITE_METHODS.has(request.method) && requestPath(request).toLowerCase().startsWith(LIMITED_PREFIX);
 }
 
 /** The customer tracker of a write without a verified caller: RateLimitGuard counts it against its IP address only. */

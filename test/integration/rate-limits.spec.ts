@@ -109,6 +109,19 @@ describe('rate limits on writes', () => {
       expect(await rateLimited(a, 'customer')).toBe(refusedBefore + 1);
     });
 
+    it('should count a write whatever the case of its path (routing ignores case)', async () => {
+      const matchId = await newMatch(a);
+      const customer = newCustomer();
+      const ip = newIp();
+      const shouting = () =>
+        request(a.server).post(`/API/V1/MATCHES/${matchId}/BOOKINGS`).set('X-Forwarded-For', ip).set('Authorization', `Bearer ${a.token(customer)}`).send({ slots: 1 });
+
+      for (let i = 0; i < PER_CUSTOMER; i += 1) await shouting().expect(201);
+
+      expectRateLimited(await shouting(), 'customer');
+      expect(await bookingsOf(a, customer)).toBe(PER_CUSTOMER);
+    });
+
     it('should not limit another customer, nor the limited customer’s reads, nor the health checks', async () => {
       const matchId = await newMatch(a);
       const [limited, other] = [newCustomer(), newCustomer()];
