@@ -1,4 +1,7 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { get } from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
 import { Client } from 'pg';
 import { signAccessToken } from '../../src/auth/jwt';
 import { DEVELOPMENT_JWT_SECRET } from '../../src/config/app-config';
@@ -115,6 +118,33 @@ describe('cluster mode (WEB_CONCURRENCY=2)', () => {
     expect(cluster.output()).not.toContain('exited unexpectedly');
     expect(workerPids(cluster).size).toBe(2); // no replacement forked
     for (const pid of pids.values()) expect(isAlive(pid)).toBe(false);
+  });
+
+  it('loads the application only in the workers: the primary serves nothing', async () => {
+    const directory = await mkdtemp(path.join(os.tmpdir(), 'cluster-modules-'));
+    try {
+      const cluster = await startCluster({
+        SHUTDOWN_READINESS_DELAY_MS: '0',
+        NODE_OPTIONS: `--require ${path.resolve(__dirname, '..', 'support', 'loaded-modules-preload.ts')}`,
+        LOADED_MODULES_FILE: path.join(directory, 'modules-%p.json'),
+      });
+      const workers = [...workerPids(cluster).values()];
+      cluster.child.kill('SIGTERM');
+      await expect(cluster.exited).resolves.toEqual({ code: 0, signal: null });
+
+      const loadedBy = async (pid: number) => JSON.parse(await readFile(path.join(directory, `modules-${pid}.json`), 'utf8')) as string[];
+      const appModule = path.join('dist', 'src', 'app.module.js');
+      const fastify = `${path.sep}node_modules${path.sep}fastify${path.sep}`;
+      const primary = await loadedBy(cluster.child.pid!);
+      expect(primary.filter((file) => file.endsWith(appModule) || file.includes(fastify))).toEqual([]);
+      for (const pid of workers) {
+        const worker = await loadedBy(pid);
+        expect(worker.some((file) => file.endsWith(appModule))).toBe(true);
+        expect(worker.some((file) => file.includes(fastify))).toBe(true);
+      }
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
   });
 
   it('replaces a worker killed with SIGKILL, and the service keeps answering', async () => {
