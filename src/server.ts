@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { AppModule } from './app.module';
 import { configureApp, createHttpAdapter } from './app.setup';
 import type { AppConfig } from './config/app-config';
-import { resolveDatabase, runPendingMigrations } from './database/database-setup';
+import { prepareDatabase } from './database/database-setup';
 import { GracefulShutdown } from './lifecycle/graceful-shutdown';
 import { shutdownTracing } from './observability/tracing';
 import { NestLogger } from './observability/nest-logger';
@@ -22,11 +22,7 @@ export async function startServer(config: AppConfig, rootLogger: Logger, exit: (
   const bootLog = rootLogger.child({ context: 'Bootstrap' });
   const logger = { log: (message: string) => bootLog.info(message) };
 
-  const database = await resolveDatabase(config, logger);
-  if (database.embedded || config.database.migrateOnStart) {
-    // Over PostgreSQL itself when DATABASE_URL is a pooler: migrations take a session-level lock.
-    await runPendingMigrations(config, config.database.directUrl ?? database.url, logger);
-  }
+  const database = await prepareDatabase(config, logger);
 
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.register({ config, databaseUrl: database.url, rootLogger }), createHttpAdapter(config), {
     bodyParser: false,

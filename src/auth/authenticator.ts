@@ -7,11 +7,11 @@ import { IdentityProviderUnavailableError, InvalidTokenError, refusedToken } fro
 import { type Caller, callerFromClaims, type ClaimNames } from './caller';
 import { IdentityProvider } from './identity-provider';
 
-
 /** A request as the guards see it (Fastify's): its token is in its headers. */
 export interface HeldRequest {
   headers: IncomingHttpHeaders;
 }
+
 /** Most verified tokens remembered; past it, the oldest are forgotten (and verified again when they come back). */
 const MAX_VERIFIED_TOKENS = 10_000;
 

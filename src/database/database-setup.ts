@@ -32,6 +32,20 @@ export async function resolveDatabase(config: AppConfig, logger: Logger): Promis
 }
 
 /**
+ * The database a process serves from, migrated when it should be (always for the embedded
+ * server; for DATABASE_URL when DATABASE_MIGRATE_ON_START is on): what a single process and a
+ * cluster primary do first.
+ */
+export async function prepareDatabase(config: AppConfig, logger: Logger): Promise<DatabaseTarget> {
+  const database = await resolveDatabase(config, logger);
+  if (database.embedded || config.database.migrateOnStart) {
+    // Over PostgreSQL itself when DATABASE_URL is a pooler: migrations take a session-level lock.
+    await runPendingMigrations(config, config.database.directUrl ?? database.url, logger);
+  }
+  return database;
+}
+
+/**
  * Runs pending migrations on a connection without the service's short timeouts. Instances
  * that start together take turns through an advisory lock, so each migration runs once.
  */

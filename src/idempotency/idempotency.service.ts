@@ -17,7 +17,7 @@ export interface IdempotentRequest {
   successStatus: number;
 }
 
-export type IdempotentOutcome<T> = { replayed: false; value: T } | { replayed: true; status: number; body: unknown };
+type IdempotentOutcome<T> = { replayed: false; value: T } | { replayed: true; status: number; body: unknown };
 
 const IN_FLIGHT_TTL_MS = 60_000;
 
@@ -63,7 +63,7 @@ export class IdempotencyService {
   }
 
   /** Runs the write once per key: replays a recorded answer, or runs `operation` with the IdempotentWrite it must pass on. */
-  async execute<T>(request: IdempotentRequest, operation: (write: IdempotentWrite) => Promise<T>): Promise<IdempotentOutcome<T>> {
+  private async execute<T>(request: IdempotentRequest, operation: (write: IdempotentWrite) => Promise<T>): Promise<IdempotentOutcome<T>> {
     const { scope } = request;
     const stored = await this.lookup(scope);
     if (stored) return this.replay(stored, request);

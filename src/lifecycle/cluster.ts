@@ -2,7 +2,7 @@ import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client';
 import type { AppConfig } from '../config/app-config';
-import { type DatabaseTarget, resolveDatabase, runPendingMigrations } from '../database/database-setup';
+import { type DatabaseTarget, prepareDatabase } from '../database/database-setup';
 import { type ClusterMessage, isClusterMessage, type RegistryJson } from './cluster-messages';
 
 /**
@@ -69,10 +69,7 @@ export async function runClusterPrimary(config: AppConfig, rootLogger: Logger, e
   const log = rootLogger.child({ context: 'Cluster' });
   const logger = { log: (message: string) => log.info(message) };
   // Once, here, rather than in every worker: the workers get the resolved URL and run no migrations.
-  const database = await resolveDatabase(config, logger);
-  if (database.embedded || config.database.migrateOnStart) {
-    await runPendingMigrations(config, config.database.directUrl ?? database.url, logger);
-  }
+  const database = await prepareDatabase(config, logger);
   new ClusterPrimary(config, log, database, exit).start();
 }
 

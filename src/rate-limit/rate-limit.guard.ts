@@ -12,21 +12,18 @@ import {
 import type { FastifyRequest } from 'fastify';
 import type { Authenticator } from '../auth/authenticator';
 import type { RateLimitConfig } from '../config/app-config';
-import { requestPath } from '../http/request-path';
 import { Metrics } from '../observability/metrics';
 import { type RateLimitName, RateLimitedError } from './rate-limited.error';
 
 type ThrottlerRequest = Parameters<ThrottlerGuard['handleRequest']>[0];
 
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
-const LIMITED_PREFIX = '/api/v1/';
+/** Any case: routing ignores it, so /API/V1/... reaches the same routes and must count the same. */
+const LIMITED_PATH = /^\/api\/v1\//i;
 
-/**
- * Writes under /api/v1 are limited; reads, health checks, /metrics and /docs never are. In any
- * case: routing ignores it, so /API/V1/... reaches the same routes and must count the same.
- */
+/** Writes under /api/v1 are limited; reads, health checks, /metrics and /docs never are. */
 export function isLimitedRequest(request: Pick<FastifyRequest, 'method' | 'url'>): boolean {
-  return WRITE_METHODS.has(request.method) && requestPath(request).toLowerCase().startsWith(LIMITED_PREFIX);
+  return WRITE_METHODS.has(request.method) && LIMITED_PATH.test(request.url);
 }
 
 /** The customer tracker of a write without a verified caller: RateLimitGuard counts it against its IP address only. */
