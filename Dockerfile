@@ -23,4 +23,4 @@ COPY --from=build /app/dist ./dist
 USER node
 EXPOSE 3000
 # The same file as package.json's start:prod script.
-CMD ["node", "--heap-growing-percent=25", "dist/src/main.js"]
+CMD ["node", "--max-semi-space-size=16", "--no-concurrent-recompilation", "--heap-growing-percent=25", "dist/src/main.js"]

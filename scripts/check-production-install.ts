@@ -10,8 +10,9 @@
  *   machine's npm; the npm in use must be the version they install (checked instead);
  * - runtime stage: only what the Dockerfile copies from the build stage, with its ENV;
  * - the compose migrate service's command on a fresh database, then the image's CMD with the
- *   compose api's DATABASE_MIGRATE_ON_START=false: it must answer readiness, book a slot, stop
- *   on SIGTERM with exit code 0, and log JSON lines only. The runtime tree must hold no
+ *   compose api's DATABASE_MIGRATE_ON_START=false: it must answer readiness, book a slot, run
+ *   with the young generation its heap options cap (read from /metrics), stop on SIGTERM with
+ *   exit code 0, and log JSON lines only. The runtime tree must hold no
  *   PostgreSQL binaries.
  * Everything runs as the current user; the image's USER is not applied.
  */
@@ -25,6 +26,8 @@ import { parse } from 'yaml';
 import { signAccessToken } from '../src/auth/jwt';
 
 const root = path.resolve(__dirname, '..');
+/** Two semi-spaces of 16 MiB (the CMD's --max-semi-space-size=16). */
+const YOUNG_GENERATION_LIMIT_BYTES = 2 * 16 * 2 ** 20;
 
 interface Stage {
   name: string;
@@ -98,6 +101,15 @@ function runStage(stage: Stage, folder: string, stages: Map<string, string>, env
     }
   }
   return { env: stageEnv, cmd };
+}
+
+/** The size of V8's young generation ("new" space), from the service's /metrics. */
+async function youngGenerationBytes(baseUrl: string): Promise<number> {
+  const response = await fetch(`${baseUrl}/metrics`);
+  const text = await response.text();
+  if (response.status !== 200) fail(`/metrics answered ${response.status}: ${text}`);
+  const line = /^nodejs_heap_space_size_total_bytes\{space="new"\} (\d+)$/m.exec(text);
+  return line ? Number(line[1]) : fail(`/metrics reports no nodejs_heap_space_size_total_bytes for the new space:\n${text}`);
 }
 
 async function waitUntilReady(baseUrl: string, exited: () => boolean, output: () => string): Promise<void> {
@@ -186,6 +198,10 @@ async function main(): Promise<void> {
       const booking = await post(`/api/v1/matches/${matchId}/bookings`, 'alice', false, { slots: 1 });
       if (booking.status !== 201) fail(`booking answered ${booking.status}: ${await booking.text()}`);
       log('booked a slot');
+      const youngGeneration = await youngGenerationBytes(baseUrl);
+      // Without --max-semi-space-size=16 V8 has already grown it to 64 MiB by now.
+      if (youngGeneration > YOUNG_GENERATION_LIMIT_BYTES) fail(`the young generation is ${youngGeneration} bytes: the CMD's heap options did not take effect`);
+      log(`young generation ${youngGeneration / 2 ** 20} MiB: the CMD's heap options are in effect`);
       child.kill('SIGTERM');
       const code = await exited;
       if (code !== 0) fail(`after SIGTERM the service exited with ${code}:\n${output}`);
