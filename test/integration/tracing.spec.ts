@@ -147,7 +147,10 @@ describe('tracing', () => {
       await holder.query('SELECT 1 FROM matches WHERE id = $1 FOR UPDATE', [matchId]);
       const first = book(service, matchId, { traceparent: traces[0]!.traceparent });
       await new Promise((resolve) => setTimeout(resolve, 300));
-      const later = [book(service, matchId, { traceparent: traces[1]!.traceparent }), book(service, matchId, { traceparent: traces[2]!.traceparent })];
+      // One after the other, so that traces[1] is the older request of the batch (sent together, they may arrive in either order).
+      const second = book(service, matchId, { traceparent: traces[1]!.traceparent });
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      const later = [second, book(service, matchId, { traceparent: traces[2]!.traceparent })];
       await new Promise((resolve) => setTimeout(resolve, 300));
       await holder.query('ROLLBACK');
       expect((await Promise.all([first, ...later])).map((response) => response.status)).toEqual([201, 201, 201]);
