@@ -14,9 +14,11 @@ import { IDEMPOTENCY_KEY_HEADER, REPLAYED_HEADER } from '../idempotency/idempote
  */
 export function securityHeaders(): onRequestHookHandler {
   const headers = headersSetBy(helmet({ contentSecurityPolicy: { useDefaults: true, directives: { upgradeInsecureRequests: null } } }));
+  // Lower-case names, as Fastify keeps them. On the reply rather than the Node.js response, which
+  // would copy each into a header table of its own: Fastify hands them to writeHead as one object.
+  const lowerCased = Object.fromEntries(headers.map(([name, value]) => [name.toLowerCase(), value]));
   return (_request, reply, done) => {
-    // On the Node.js response: Fastify merges them into every answer, errors and 404s included.
-    for (const [name, value] of headers) reply.raw.setHeader(name, value);
+    reply.headers(lowerCased);
     done();
   };
 }

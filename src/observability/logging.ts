@@ -121,8 +121,8 @@ export function requestIdOf(request: IncomingMessage): string {
 export function requestLogging(logger: Logger): onRequestHookHandler {
   return (request, reply, done) => {
     const response = reply.raw;
-    // On the Node.js response: every answer carries it, errors and 404s included.
-    response.setHeader('X-Request-Id', request.id);
+    // Every answer carries it, errors and 404s included (Fastify keeps a reply's headers for its error answers).
+    reply.header('x-request-id', request.id);
     const fields: RequestFields = { id: request.id, method: request.method, url: request.originalUrl, clientAddress: request.ip, remoteAddress: request.socket.remoteAddress };
     const log = logger.child({ req: fields });
     if (!QUIET_PATHS.some((path) => fields.url.startsWith(path))) {
