@@ -12,8 +12,7 @@
  * - the compose migrate service's command on a fresh database, then the image's CMD with the
  *   compose api's DATABASE_MIGRATE_ON_START=false: it must answer readiness, book a slot, run
  *   with the young generation its heap options cap (read from /metrics), stop on SIGTERM with
- *   exit code 0, and log JSON lines only. The runtime tree must hold no
- *   PostgreSQL binaries.
+ *   exit code 0, and log JSON lines only. The runtime tree must hold no PostgreSQL binaries.
  * Everything runs as the current user; the image's USER is not applied.
  */
 import { execFileSync, spawn } from 'node:child_process';

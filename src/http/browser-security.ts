@@ -16,9 +16,10 @@ export function securityHeaders(): onRequestHookHandler {
   const headers = headersSetBy(helmet({ contentSecurityPolicy: { useDefaults: true, directives: { upgradeInsecureRequests: null } } }));
   // Lower-case names, as Fastify keeps them. On the reply rather than the Node.js response, which
   // would copy each into a header table of its own: Fastify hands them to writeHead as one object.
-  const lowerCased = Object.fromEntries(headers.map(([name, value]) => [name.toLowerCase(), value]));
+  // One by one (reply.headers would list an object's keys again on every request).
+  const lowerCased = headers.map(([name, value]) => [name.toLowerCase(), value] as const);
   return (_request, reply, done) => {
-    reply.headers(lowerCased);
+    for (const [name, value] of lowerCased) reply.header(name, value);
     done();
   };
 }

@@ -16,7 +16,6 @@ export interface IdempotencyKeyed {
   replayed(status: number): void;
 }
 
-
 /**
  * The Idempotency-Key of a write route's request, for IdempotencyService.run; undefined when the
  * request has none. The key is scoped to the caller and to the endpoint (method and route
