@@ -270,17 +270,22 @@ export class SlotLedger {
 
   /** The reservation statement (RESERVE_SLOTS_SQL). Returns one row per request, in order. Call with the match rows locked (lockMatches). */
   async reserve(queryRunner: QueryRunner, requests: ReservationRequestRow[]): Promise<ReservationRow[]> {
+    // Without a key in the batch, the record columns are NULL arrays rather than arrays of NULLs:
+    // unnest() gives no rows either way, and six arrays a batch are not written out and parsed.
+    const records = requests.some((r) => r.record !== undefined);
+    const recordColumn = <T>(value: (record: NonNullable<ReservationRequestRow['record']>) => T): Array<T | null> | null =>
+      records ? requests.map((r) => (r.record ? value(r.record) : null)) : null;
     return queryPreparedRows<ReservationRow>(queryRunner, statementName(this.config.database, 'reserve-slots'), RESERVE_SLOTS_SQL, [
       requests.map((r) => r.matchId),
       requests.map((r) => r.bookingId),
       requests.map((r) => r.customerId),
       requests.map((r) => r.slots),
-      requests.map((r) => r.record?.endpoint ?? null),
-      requests.map((r) => r.record?.key ?? null),
-      requests.map((r) => r.record?.requestHash ?? null),
-      requests.map((r) => r.record?.status ?? null),
-      requests.map((r) => (r.record ? JSON.stringify(r.record.body) : null)),
-      requests.map((r) => r.record?.ttlMs ?? null),
+      recordColumn((record) => record.endpoint),
+      recordColumn((record) => record.key),
+      recordColumn((record) => record.requestHash),
+      recordColumn((record) => record.status),
+      recordColumn((record) => JSON.stringify(record.body)),
+      recordColumn((record) => record.ttlMs),
     ]);
   }
 
