@@ -64,7 +64,7 @@ describe('JSON body parsing', () => {
     await expect(send(bytes, { 'content-type': 'application/json' })).resolves.toEqual({ status: 200, body: { body: { title: 'Ünïcödé' } } });
   });
 
-  it('should refuse malformed JSON and non-objects alike on both paths, with the problem types of the API', async () => {
+  it('should refuse malformed JSON and bodies that are not objects with the problem types of the API', async () => {
     const refusals = await Promise.all(
       ['{"slots": ', '[1]', '42'].map((text) => send(Buffer.from(text), { 'content-type': 'application/json' })),
     );

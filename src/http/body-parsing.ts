@@ -80,7 +80,8 @@ function parseBody(request: BodyRequest, parseJson: BodyParser, limitBytes: numb
  * The Content-Length of a body that needs none of body-parser's machinery (media type and charset
  * parsing, decompression, decoding), which cost more than the rest of a booking's request
  * parsing: "Content-Type: application/json" alone or with "charset=utf-8", no Content-Encoding,
- * and a Content-Length above 0 and within the limit. Undefined for any other body, which body-parser reads.
+ * and a Content-Length above 0 and within the limit. Undefined for any other body, which
+ * body-parser reads.
  */
 function plainJsonLength(request: IncomingMessage, limitBytes: number): number | undefined {
   const { headers } = request;
@@ -128,11 +129,14 @@ function readPlainJson(request: IncomingMessage, length: number, done: (error: u
       finish(bodyReadError('The request body does not start with { or [', 'entity.parse.failed'));
       return;
     }
+    let body: unknown;
     try {
-      finish(undefined, JSON.parse(text));
+      body = JSON.parse(text);
     } catch (error) {
       finish(Object.assign(bodyReadError('The request body is not valid JSON', 'entity.parse.failed'), { cause: error }));
+      return;
     }
+    finish(undefined, body);
   };
   // The client went away before the end of its body.
   const onClose = (): void => {
